@@ -1,0 +1,28 @@
+"""metakan_kernels: B-spline KAN and MetaKAN layer ops with interchangeable backends."""
+
+from .backends import (
+    BackendUnavailable,
+    available_backends,
+    known_backends,
+    resolve_backend,
+)
+from .ops import kan_linear, metakan_linear
+from .reference import META_ACTIVATIONS, b_spline_bases, uniform_knots
+from .spec import MAX_SPLINE_ORDER, SplineSpec, make_spec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailable",
+    "META_ACTIVATIONS",
+    "MAX_SPLINE_ORDER",
+    "SplineSpec",
+    "available_backends",
+    "b_spline_bases",
+    "kan_linear",
+    "known_backends",
+    "make_spec",
+    "metakan_linear",
+    "resolve_backend",
+    "uniform_knots",
+]

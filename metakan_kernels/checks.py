@@ -1,0 +1,111 @@
+"""Argument checks of the public ops: every error names the argument, what was expected and what came."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .reference import META_ACTIVATIONS
+from .spec import SplineSpec
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _shape(t: torch.Tensor) -> tuple:
+    return tuple(t.shape)
+
+
+def check_tensor(name: str, t, dim: Optional[int] = None) -> None:
+    """A floating-point tensor, of ``dim`` dimensions when given."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a floating-point tensor (float16, bfloat16, float32 or float64), "
+            f"got {t.dtype}"
+        )
+    if dim is not None and t.dim() != dim:
+        raise ValueError(f"{name} must have {dim} dimensions, got shape {_shape(t)}")
+
+
+def check_shape(name: str, t: torch.Tensor, expected: tuple, meaning: str) -> None:
+    if _shape(t) != expected:
+        raise ValueError(f"{name} must have shape {meaning} = {expected}, got {_shape(t)}")
+
+
+def check_same(x: torch.Tensor, **tensors: Optional[torch.Tensor]) -> None:
+    """Every tensor on x's device and of x's dtype."""
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        if t.device != x.device:
+            raise ValueError(
+                f"{name} is on {t.device} but x is on {x.device}; move all inputs to one device"
+            )
+        if t.dtype != x.dtype:
+            raise TypeError(
+                f"{name} is {t.dtype} but x is {x.dtype}; cast the inputs to one dtype "
+                "(or run under torch.autocast)"
+            )
+
+
+def check_input(x, in_features: int) -> None:
+    check_tensor("x", x)
+    if x.dim() < 1 or x.shape[-1] != in_features:
+        raise ValueError(
+            f"x must have shape (..., in_features) with in_features = {in_features}, "
+            f"got {_shape(x)}"
+        )
+
+
+def check_grid(grid, x: torch.Tensor, spec: SplineSpec) -> None:
+    """Per-feature knots: (I, G + 2k + 1), on x's device, strictly increasing along each row."""
+    if grid is None:
+        return
+    check_tensor("grid", grid, dim=2)
+    in_features = x.shape[-1]
+    check_shape("grid", grid, (in_features, spec.num_knots), "(in_features, grid_size + 2*spline_order + 1)")
+    if grid.device != x.device:
+        raise ValueError(f"grid is on {grid.device} but x is on {x.device}; move it to x's device")
+    if torch.compiler.is_compiling() or grid.numel() == 0:
+        return
+    if not bool((grid[:, 1:] > grid[:, :-1]).all()):
+        raise ValueError("grid must be strictly increasing along its last dimension (and free of NaN)")
+
+
+def check_kan_args(x, coef, base_weight, grid, spec: SplineSpec) -> None:
+    check_tensor("coef", coef, dim=3)
+    out_features, in_features = coef.shape[0], coef.shape[1]
+    check_input(x, in_features)
+    check_shape("coef", coef, (out_features, in_features, spec.num_bases), "(out_features, in_features, grid_size + spline_order)")
+    if base_weight is not None:
+        check_tensor("base_weight", base_weight, dim=2)
+        check_shape("base_weight", base_weight, (out_features, in_features), "(out_features, in_features)")
+    check_same(x, coef=coef, base_weight=base_weight)
+    check_grid(grid, x, spec)
+
+
+def check_metakan_args(x, embedding, w1, b1, w2, b2, grid, spec: SplineSpec, meta_activation) -> None:
+    check_tensor("embedding", embedding, dim=3)
+    out_features, in_features, embedding_dim = embedding.shape
+    if embedding_dim < 1:
+        raise ValueError(f"embedding must have embedding_dim >= 1, got shape {_shape(embedding)}")
+    check_input(x, in_features)
+    check_tensor("w1", w1, dim=2)
+    hidden = w1.shape[0]
+    if hidden < 1:
+        raise ValueError(f"w1 must have hidden_dim >= 1 rows, got shape {_shape(w1)}")
+    check_shape("w1", w1, (hidden, embedding_dim), "(hidden_dim, embedding_dim)")
+    check_tensor("b1", b1, dim=1)
+    check_shape("b1", b1, (hidden,), "(hidden_dim,)")
+    check_tensor("w2", w2, dim=2)
+    check_shape("w2", w2, (spec.num_bases + 1, hidden), "(grid_size + spline_order + 1, hidden_dim)")
+    check_tensor("b2", b2, dim=1)
+    check_shape("b2", b2, (spec.num_bases + 1,), "(grid_size + spline_order + 1,)")
+    check_same(x, embedding=embedding, w1=w1, b1=b1, w2=w2, b2=b2)
+    if meta_activation not in META_ACTIVATIONS:
+        raise ValueError(
+            f"meta_activation must be one of {sorted(META_ACTIVATIONS)}, got {meta_activation!r}"
+        )
+    check_grid(grid, x, spec)

@@ -1,0 +1,23 @@
+"""metakan: KAN and MetaKAN layers and networks on fused B-spline kernels."""
+
+from metakan_kernels import available_backends, kan_linear, metakan_linear
+
+from .kan_layer import KANLinear
+from .meta_learner import MetaLearner
+from .metakan_layer import MetaKANLinear
+from .networks import KAN, MetaKAN, cluster_layers, param_groups
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KAN",
+    "KANLinear",
+    "MetaKAN",
+    "MetaKANLinear",
+    "MetaLearner",
+    "available_backends",
+    "cluster_layers",
+    "kan_linear",
+    "metakan_linear",
+    "param_groups",
+]

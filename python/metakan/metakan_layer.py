@@ -1,0 +1,120 @@
+"""``MetaKANLinear``: a KAN layer whose per-edge spline weights come from a shared meta-learner."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+import metakan_kernels as mk
+
+from .kan_layer import KANLinear
+from .meta_learner import MetaLearner
+
+
+class MetaKANLinear(torch.nn.Module):
+    """MetaKAN layer: edge (o, i) has an embedding ``z[o, i]`` (``embedding_dim`` numbers) and the
+    meta-learner maps it to the edge's ``G + k`` spline coefficients and its base weight.
+
+    Parameters: ``embedding`` (out_features, in_features, embedding_dim) and those of
+    ``meta_learner`` (a :class:`MetaLearner` built here, or one passed in to share it between
+    layers; any module mapping (..., embedding_dim) -> (..., G + k + 1) also works, through a
+    slower path that materializes the generated weights).
+
+    Input (*, in_features) -> output (*, out_features). With a :class:`MetaLearner`, the fused
+    backends generate the coefficients inside the kernel; ``last_backend`` says which one ran.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        embedding_dim: int = 1,
+        hidden_dim: int = 32,
+        grid_range: Sequence[float] = (-1, 1),
+        meta_learner: Optional[torch.nn.Module] = None,
+        meta_activation: str = "relu",
+        backend: str = "auto",
+    ):
+        super().__init__()
+        spec = mk.make_spec(grid_size, spline_order, grid_range)
+        if meta_learner is None:
+            meta_learner = MetaLearner(embedding_dim, hidden_dim, spec.num_bases, meta_activation)
+        elif isinstance(meta_learner, MetaLearner):
+            if (meta_learner.embedding_dim, meta_learner.num_bases) != (embedding_dim, spec.num_bases):
+                raise ValueError(
+                    "meta_learner must map embedding_dim -> grid_size + spline_order + 1 = "
+                    f"{embedding_dim} -> {spec.num_bases + 1}, got {meta_learner.embedding_dim} -> "
+                    f"{meta_learner.num_bases + 1}"
+                )
+        elif not isinstance(meta_learner, torch.nn.Module):
+            raise TypeError(f"meta_learner must be a torch.nn.Module or None, got {type(meta_learner).__name__}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.embedding_dim = embedding_dim
+        self.grid_range = (spec.lo, spec.hi)
+        self.backend = backend
+        self.last_backend = None
+        self.meta_learner = meta_learner
+        self.embedding = torch.nn.Parameter(torch.empty(out_features, in_features, embedding_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-normal embeddings over the (out*in, embedding_dim) matrix, as in the paper's code."""
+        if self.embedding.numel() > 0:
+            torch.nn.init.xavier_normal_(self.embedding.view(-1, self.embedding_dim))
+
+    @property
+    def num_bases(self) -> int:
+        return self.grid_size + self.spline_order
+
+    def _options(self) -> dict:
+        return dict(grid_size=self.grid_size, spline_order=self.spline_order, grid_range=self.grid_range)
+
+    def generated_weights(self) -> torch.Tensor:
+        """The meta-learner's output for every edge: (out_features, in_features, G + k + 1)."""
+        weights = self.meta_learner(self.embedding)
+        expected = (self.out_features, self.in_features, self.num_bases + 1)
+        if tuple(weights.shape) != expected:
+            raise ValueError(
+                f"meta_learner must map the embedding {tuple(self.embedding.shape)} to shape "
+                f"(out_features, in_features, grid_size + spline_order + 1) = {expected}, got {tuple(weights.shape)}"
+            )
+        return weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        learner = self.meta_learner
+        activation = learner.activation if isinstance(learner, MetaLearner) else "relu"
+        self.last_backend = mk.resolve_backend(
+            self.backend, x.device, x.dtype, meta_activation=activation, **self._options()
+        )
+        if isinstance(learner, MetaLearner):
+            return mk.metakan_linear(
+                x, self.embedding, learner.fc1.weight, learner.fc1.bias, learner.fc2.weight, learner.fc2.bias,
+                meta_activation=activation, backend=self.last_backend, **self._options(),
+            )
+        weights = self.generated_weights()
+        coef, base_weight = weights[..., : self.num_bases], weights[..., self.num_bases]
+        return mk.kan_linear(x, coef, base_weight, backend=self.last_backend, **self._options())
+
+    @torch.no_grad()
+    def to_kan(self) -> KANLinear:
+        """A :class:`KANLinear` holding the generated weights; its outputs match this layer's."""
+        weights = self.generated_weights()
+        kan = KANLinear(
+            self.in_features, self.out_features, self.grid_size, self.spline_order,
+            enable_standalone_scale_spline=False, grid_range=self.grid_range, backend=self.backend,
+        ).to(device=weights.device, dtype=weights.dtype)
+        kan.spline_weight.copy_(weights[..., : self.num_bases])
+        kan.base_weight.copy_(weights[..., self.num_bases])
+        return kan
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, grid_size={self.grid_size}, "
+            f"spline_order={self.spline_order}, embedding_dim={self.embedding_dim}, backend={self.backend!r}"
+        )

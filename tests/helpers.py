@@ -1,0 +1,18 @@
+"""Helpers shared by the tests: per-dtype tolerances and a comparison that names the tensor."""
+
+import torch
+
+# (atol, rtol) for a backend against the reference evaluated in the same dtype.
+TOLERANCES = {
+    torch.float64: (1e-10, 1e-8),
+    torch.float32: (1e-5, 1e-4),
+    torch.bfloat16: (2e-2, 2e-2),
+    torch.float16: (2e-3, 2e-3),
+}
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, name: str, dtype=None) -> None:
+    atol, rtol = TOLERANCES[dtype or expected.dtype]
+    torch.testing.assert_close(
+        actual, expected, atol=atol, rtol=rtol, equal_nan=True, msg=lambda m: f"{name} differs: {m}"
+    )
