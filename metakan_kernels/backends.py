@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 import torch
 
@@ -12,6 +12,25 @@ from . import reference
 from .spec import SplineSpec, make_spec
 
 logger = logging.getLogger("metakan_kernels")
+
+
+class CallSizes(NamedTuple):
+    """Sizes of one call, for backends whose tiles or index arithmetic have limits."""
+
+    batch: int
+    in_features: int
+    out_features: int
+    embedding_dim: int = 0  # 0 for kan_linear
+    hidden_dim: int = 0
+
+
+def knots_or_uniform(x: torch.Tensor, spec: SplineSpec, grid: Optional[torch.Tensor]) -> torch.Tensor:
+    """The per-feature knots of a call: ``grid`` when given, else the uniform ones, (I, G + 2k + 1)."""
+    if grid is not None:
+        return grid
+    return reference.uniform_knots(
+        x.shape[-1], spec.grid_size, spec.spline_order, (spec.lo, spec.hi), dtype=x.dtype, device=x.device
+    )
 
 
 class Backend:
@@ -26,7 +45,7 @@ class Backend:
     device_types: tuple = ()
 
     def unsupported(
-        self, device: torch.device, dtype: torch.dtype, spec: SplineSpec, meta_activation: str
+        self, device: torch.device, dtype: torch.dtype, spec: SplineSpec, meta_activation: str, sizes: CallSizes
     ) -> Optional[str]:
         """Why this backend cannot run this call (None when it can)."""
         if device.type not in self.device_types:
@@ -45,22 +64,14 @@ class ReferenceBackend(Backend):
 
     name = "reference"
 
-    def unsupported(self, device, dtype, spec, meta_activation):
+    def unsupported(self, device, dtype, spec, meta_activation, sizes):
         return None
 
-    @staticmethod
-    def _knots(x: torch.Tensor, spec: SplineSpec, grid):
-        if grid is not None:
-            return grid
-        return reference.uniform_knots(
-            x.shape[1], spec.grid_size, spec.spline_order, (spec.lo, spec.hi), dtype=x.dtype, device=x.device
-        )
-
     def kan_linear(self, x, coef, base_weight, spec, grid):
-        return reference.kan_linear_ref(x, coef, base_weight, self._knots(x, spec, grid), spec.spline_order)
+        return reference.kan_linear_ref(x, coef, base_weight, knots_or_uniform(x, spec, grid), spec.spline_order)
 
     def metakan_linear(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
-        knots = self._knots(x, spec, grid)
+        knots = knots_or_uniform(x, spec, grid)
         return reference.metakan_linear_ref(
             x, embedding, w1, b1, w2, b2, knots, spec.spline_order, meta_activation
         )
@@ -139,12 +150,17 @@ def get_backend(name: str) -> Backend:
 
 
 def select_backend(
-    name: str, device: torch.device, dtype: torch.dtype, spec: SplineSpec, meta_activation: str = "relu"
+    name: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    spec: SplineSpec,
+    meta_activation: str,
+    sizes: CallSizes,
 ) -> Backend:
-    """Resolve ``name`` (or ``"auto"``) for a call on ``device``; explicit names must fit the call."""
+    """Resolve ``name`` (or ``"auto"``) for one call; an explicit name must be able to run it."""
     if name != "auto":
         backend = get_backend(name)
-        reason = backend.unsupported(device, dtype, spec, meta_activation)
+        reason = backend.unsupported(device, dtype, spec, meta_activation, sizes)
         if reason is not None:
             raise ValueError(f"backend {name!r} cannot run this call: {reason}")
         return backend
@@ -154,7 +170,7 @@ def select_backend(
         if backend is None:
             skipped.append(f"{candidate} ({_load_errors[candidate]})")
             continue
-        reason = backend.unsupported(device, dtype, spec, meta_activation)
+        reason = backend.unsupported(device, dtype, spec, meta_activation, sizes)
         if reason is None:
             _log_choice(device, backend.name, skipped)
             return backend
@@ -182,7 +198,8 @@ def resolve_backend(
     spline_order: int = 3,
     grid_range=(-1.0, 1.0),
     meta_activation: str = "relu",
+    sizes: CallSizes = CallSizes(1024, 256, 256, 1, 32),
 ) -> str:
-    """The name of the backend that ``name`` (e.g. ``"auto"``) runs for such a call on ``device``."""
+    """The name of the backend that ``name`` (e.g. ``"auto"``) picks for a call of these settings."""
     spec = make_spec(grid_size, spline_order, grid_range)
-    return select_backend(name, torch.device(device), dtype, spec, meta_activation).name
+    return select_backend(name, torch.device(device), dtype, spec, meta_activation, sizes).name

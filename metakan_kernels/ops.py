@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 
-from .backends import select_backend
+from .backends import CallSizes, select_backend
 from .checks import check_kan_args, check_metakan_args
 from .spec import make_spec
 
@@ -42,11 +42,21 @@ def kan_linear(
 
     Returns: (..., out_features).
     """
+    return run_kan_linear(
+        x, coef, base_weight, grid_size=grid_size, spline_order=spline_order, grid_range=grid_range,
+        grid=grid, backend=backend,
+    )[0]
+
+
+def run_kan_linear(x, coef, base_weight, *, grid_size, spline_order, grid_range, grid, backend) -> Tuple[torch.Tensor, str]:
+    """:func:`kan_linear`, also returning the name of the backend that ran (layers report it)."""
     spec = make_spec(grid_size, spline_order, grid_range)
     check_kan_args(x, coef, base_weight, grid, spec)
-    impl = select_backend(backend, x.device, x.dtype, spec)
-    y = impl.kan_linear(_flatten(x), coef, base_weight, spec, grid)
-    return y.reshape(*x.shape[:-1], coef.shape[0])
+    x2 = _flatten(x)
+    sizes = CallSizes(x2.shape[0], x2.shape[1], coef.shape[0])
+    impl = select_backend(backend, x.device, x.dtype, spec, "relu", sizes)
+    y = impl.kan_linear(x2, coef, base_weight, spec, grid)
+    return y.reshape(*x.shape[:-1], coef.shape[0]), impl.name
 
 
 def metakan_linear(
@@ -79,8 +89,20 @@ def metakan_linear(
 
     Returns: (..., out_features).
     """
+    return run_metakan_linear(
+        x, embedding, w1, b1, w2, b2, grid_size=grid_size, spline_order=spline_order, grid_range=grid_range,
+        grid=grid, meta_activation=meta_activation, backend=backend,
+    )[0]
+
+
+def run_metakan_linear(
+    x, embedding, w1, b1, w2, b2, *, grid_size, spline_order, grid_range, grid, meta_activation, backend
+) -> Tuple[torch.Tensor, str]:
+    """:func:`metakan_linear`, also returning the name of the backend that ran (layers report it)."""
     spec = make_spec(grid_size, spline_order, grid_range)
     check_metakan_args(x, embedding, w1, b1, w2, b2, grid, spec, meta_activation)
-    impl = select_backend(backend, x.device, x.dtype, spec, meta_activation)
-    y = impl.metakan_linear(_flatten(x), embedding, w1, b1, w2, b2, spec, grid, meta_activation)
-    return y.reshape(*x.shape[:-1], embedding.shape[0])
+    x2 = _flatten(x)
+    sizes = CallSizes(x2.shape[0], x2.shape[1], embedding.shape[0], embedding.shape[2], w1.shape[0])
+    impl = select_backend(backend, x.device, x.dtype, spec, meta_activation, sizes)
+    y = impl.metakan_linear(x2, embedding, w1, b1, w2, b2, spec, grid, meta_activation)
+    return y.reshape(*x.shape[:-1], embedding.shape[0]), impl.name

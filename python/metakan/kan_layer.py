@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import metakan_kernels as mk
+from metakan_kernels.ops import run_kan_linear
 from metakan_kernels.reference import b_spline_bases
 
 
@@ -102,19 +103,16 @@ class KANLinear(torch.nn.Module):
         return self.spline_weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        grid = None if self.grid_is_uniform else self.grid
         options = dict(
-            grid_size=self.grid_size, spline_order=self.spline_order, grid_range=self.grid_range, grid=grid
-        )
-        self.last_backend = mk.resolve_backend(
-            self.backend, x.device, x.dtype,
             grid_size=self.grid_size, spline_order=self.spline_order, grid_range=self.grid_range,
+            grid=None if self.grid_is_uniform else self.grid, backend=self.backend,
         )
         coef = self.scaled_spline_weight
         if isinstance(self.base_activation, torch.nn.SiLU):
-            return mk.kan_linear(x, coef, self.base_weight, backend=self.last_backend, **options)
-        # Other base activations: the fused op computes the spline part, PyTorch the base part.
-        spline = mk.kan_linear(x, coef, None, backend=self.last_backend, **options)
+            y, self.last_backend = run_kan_linear(x, coef, self.base_weight, **options)
+            return y
+        # Other base activations: the op computes the spline part, PyTorch the base part.
+        spline, self.last_backend = run_kan_linear(x, coef, None, **options)
         return spline + F.linear(self.base_activation(x), self.base_weight)
 
     @torch.no_grad()

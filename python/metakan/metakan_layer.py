@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 import torch
 
 import metakan_kernels as mk
+from metakan_kernels.ops import run_kan_linear, run_metakan_linear
 
 from .kan_layer import KANLinear
 from .meta_learner import MetaLearner
@@ -73,7 +74,10 @@ class MetaKANLinear(torch.nn.Module):
         return self.grid_size + self.spline_order
 
     def _options(self) -> dict:
-        return dict(grid_size=self.grid_size, spline_order=self.spline_order, grid_range=self.grid_range)
+        return dict(
+            grid_size=self.grid_size, spline_order=self.spline_order, grid_range=self.grid_range, grid=None,
+            backend=self.backend,
+        )
 
     def generated_weights(self) -> torch.Tensor:
         """The meta-learner's output for every edge: (out_features, in_features, G + k + 1)."""
@@ -88,18 +92,16 @@ class MetaKANLinear(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         learner = self.meta_learner
-        activation = learner.activation if isinstance(learner, MetaLearner) else "relu"
-        self.last_backend = mk.resolve_backend(
-            self.backend, x.device, x.dtype, meta_activation=activation, **self._options()
-        )
         if isinstance(learner, MetaLearner):
-            return mk.metakan_linear(
+            y, self.last_backend = run_metakan_linear(
                 x, self.embedding, learner.fc1.weight, learner.fc1.bias, learner.fc2.weight, learner.fc2.bias,
-                meta_activation=activation, backend=self.last_backend, **self._options(),
+                meta_activation=learner.activation, **self._options(),
             )
+            return y
         weights = self.generated_weights()
         coef, base_weight = weights[..., : self.num_bases], weights[..., self.num_bases]
-        return mk.kan_linear(x, coef, base_weight, backend=self.last_backend, **self._options())
+        y, self.last_backend = run_kan_linear(x, coef, base_weight, **self._options())
+        return y
 
     @torch.no_grad()
     def to_kan(self) -> KANLinear:
