@@ -81,9 +81,9 @@ class BackendUnavailable(RuntimeError):
     """A backend was asked for by name but cannot run here; the message says how to get it."""
 
 
-# name -> (loader returning a Backend or raising ImportError with the how-to, one-line description)
-_LOADERS: Dict[str, Callable[[], Backend]] = {"reference": ReferenceBackend}
-_DESCRIPTIONS: Dict[str, str] = {"reference": "pure PyTorch, materializing (the oracle)"}
+_LOADERS: Dict[str, Callable[[], Backend]] = {}
+_DESCRIPTIONS: Dict[str, str] = {}
+_HOW_TO_GET: Dict[str, str] = {}
 # device type -> backend names in order of preference for "auto"
 _AUTO_ORDER: Dict[str, List[str]] = {}
 
@@ -93,17 +93,24 @@ _logged: set = set()
 
 
 def register_backend(
-    name: str, loader: Callable[[], Backend], description: str, auto_for: Dict[str, int] = None
+    name: str,
+    loader: Callable[[], Backend],
+    description: str,
+    how_to_get: str = "",
+    auto_for: Optional[Dict[str, int]] = None,
 ) -> None:
-    """Declare a backend. ``loader`` imports it lazily; ``auto_for`` maps device type -> priority."""
+    """Declare a backend. ``loader`` imports it lazily and raises ImportError (or RuntimeError) when
+    it cannot run here, ``how_to_get`` tells users what to install or build, and ``auto_for`` maps
+    a device type to the backend's place in ``auto``'s order of preference there."""
     _LOADERS[name] = loader
     _DESCRIPTIONS[name] = description
+    _HOW_TO_GET[name] = how_to_get
     for device_type, priority in (auto_for or {}).items():
         order = _AUTO_ORDER.setdefault(device_type, [])
         order.insert(min(priority, len(order)), name)
 
 
-def lazy_loader(module: str, attribute: str = "BACKEND") -> Callable[[], Backend]:
+def lazy_loader(module: str, attribute: str) -> Callable[[], Backend]:
     """A loader that imports ``module`` and returns its ``attribute``."""
 
     def load() -> Backend:
@@ -117,7 +124,8 @@ def _load(name: str) -> Optional[Backend]:
         try:
             _loaded[name] = _LOADERS[name]()
         except (ImportError, OSError, RuntimeError) as err:
-            _load_errors[name] = str(err)
+            how = _HOW_TO_GET[name]
+            _load_errors[name] = f"{err}; {how}" if how else str(err)
     return _loaded.get(name)
 
 
@@ -203,3 +211,24 @@ def resolve_backend(
     """The name of the backend that ``name`` (e.g. ``"auto"``) picks for a call of these settings."""
     spec = make_spec(grid_size, spline_order, grid_range)
     return select_backend(name, torch.device(device), dtype, spec, meta_activation, sizes).name
+
+
+register_backend("reference", ReferenceBackend, "pure PyTorch, materializing (the oracle)")
+register_backend(
+    "triton", lazy_loader("metakan_kernels.triton", "BACKEND"),
+    "fused Triton kernels (CUDA tensors; CPU tensors under TRITON_INTERPRET=1)",
+    "install Triton (pip install triton) and run on a CUDA GPU, or set TRITON_INTERPRET=1 before "
+    "importing metakan_kernels to run it on CPU tensors (slowly)",
+    auto_for={"cuda": 0},
+)
+register_backend(
+    "cpu", lazy_loader("metakan_kernels.native", "CPU_BACKEND"), "fused C++/OpenMP kernels (compiled extension)",
+    "build the compiled extension: pip install -e . --no-build-isolation (needs a C++ compiler)",
+    auto_for={"cpu": 0},
+)
+register_backend(
+    "cuda", lazy_loader("metakan_kernels.native", "CUDA_BACKEND"), "fused CUDA C++ kernels (compiled extension)",
+    "build the compiled extension with CUDA: install a CUDA build of torch and nvcc, then "
+    "pip install -e . --no-build-isolation (METAKAN_FORCE_CUDA_BUILD=1 builds it without a GPU present)",
+    auto_for={"cuda": 1},
+)

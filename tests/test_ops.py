@@ -143,3 +143,11 @@ def test_metakan_linear_bad_inputs(index, replace, error, pattern):
 def test_bad_meta_activation():
     with pytest.raises(ValueError, match=r"meta_activation must be one of \['gelu', 'relu', 'silu', 'tanh'\], got 'elu'"):
         mk.metakan_linear(*meta_args(), meta_activation="elu")
+
+
+def test_missing_backend_says_how_to_get_it():
+    missing = [name for name in mk.known_backends() if name not in mk.available_backends()]
+    for name in missing:
+        x, coef, wb = kan_args()
+        with pytest.raises(mk.BackendUnavailable, match=rf"backend '{name}' is not available: .*(pip install|TRITON_INTERPRET)"):
+            mk.kan_linear(x, coef, wb, backend=name)
