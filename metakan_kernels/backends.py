@@ -129,6 +129,13 @@ def _load(name: str) -> Optional[Backend]:
     return _loaded.get(name)
 
 
+@torch.compiler.assume_constant_result
+def _load_all() -> tuple:
+    """Import every backend now. torch.compile runs this for real while tracing (it imports modules,
+    which it cannot trace), so the registry is complete before the traced code reads it."""
+    return tuple(name for name in _LOADERS if _load(name) is not None)
+
+
 def known_backends() -> List[str]:
     """Every backend name this version of metakan knows, usable here or not."""
     return list(_LOADERS)
@@ -166,6 +173,8 @@ def select_backend(
     sizes: CallSizes,
 ) -> Backend:
     """Resolve ``name`` (or ``"auto"``) for one call; an explicit name must be able to run it."""
+    if torch.compiler.is_compiling():
+        _load_all()
     if name != "auto":
         backend = get_backend(name)
         reason = backend.unsupported(device, dtype, spec, meta_activation, sizes)
@@ -187,6 +196,8 @@ def select_backend(
 
 
 def _log_choice(device: torch.device, chosen: str, skipped: List[str]) -> None:
+    if torch.compiler.is_compiling():  # logged by the eager calls; nothing to trace
+        return
     key = (device.type, chosen, tuple(skipped))
     if key in _logged:
         return
