@@ -12,6 +12,17 @@ from .checks import check_kan_args, check_metakan_args
 from .spec import make_spec
 
 
+def _autocast(x: torch.Tensor, *tensors: Optional[torch.Tensor]) -> tuple:
+    """Under ``torch.autocast`` for x's device, cast the inputs to the autocast dtype, as
+    ``F.linear`` does (differentiably: parameters and their gradients stay in their own dtype)."""
+    if not isinstance(x, torch.Tensor) or not torch.is_autocast_enabled(x.device.type):
+        return (x, *tensors)
+    dtype = torch.get_autocast_dtype(x.device.type)
+    return tuple(
+        t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in (x, *tensors)
+    )
+
+
 def _flatten(x: torch.Tensor) -> torch.Tensor:
     # numel-based, so that a zero-size batch or in_features == 0 still reshapes
     return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
@@ -51,6 +62,7 @@ def kan_linear(
 def run_kan_linear(x, coef, base_weight, *, grid_size, spline_order, grid_range, grid, backend) -> Tuple[torch.Tensor, str]:
     """:func:`kan_linear`, also returning the name of the backend that ran (layers report it)."""
     spec = make_spec(grid_size, spline_order, grid_range)
+    x, coef, base_weight = _autocast(x, coef, base_weight)
     check_kan_args(x, coef, base_weight, grid, spec)
     x2 = _flatten(x)
     sizes = CallSizes(x2.shape[0], x2.shape[1], coef.shape[0])
@@ -100,6 +112,7 @@ def run_metakan_linear(
 ) -> Tuple[torch.Tensor, str]:
     """:func:`metakan_linear`, also returning the name of the backend that ran (layers report it)."""
     spec = make_spec(grid_size, spline_order, grid_range)
+    x, embedding, w1, b1, w2, b2 = _autocast(x, embedding, w1, b1, w2, b2)
     check_metakan_args(x, embedding, w1, b1, w2, b2, grid, spec, meta_activation)
     x2 = _flatten(x)
     sizes = CallSizes(x2.shape[0], x2.shape[1], embedding.shape[0], embedding.shape[2], w1.shape[0])

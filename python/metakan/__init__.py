@@ -6,6 +6,7 @@ from .kan_layer import KANLinear
 from .meta_learner import MetaLearner
 from .metakan_layer import MetaKANLinear
 from .networks import KAN, MetaKAN, cluster_layers, param_groups
+from .swap import WithBias, replace_linear
 
 __version__ = "0.1.0"
 
@@ -20,4 +21,6 @@ __all__ = [
     "kan_linear",
     "metakan_linear",
     "param_groups",
+    "replace_linear",
+    "WithBias",
 ]
