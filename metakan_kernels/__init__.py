@@ -6,6 +6,7 @@ from .backends import (
     known_backends,
     resolve_backend,
 )
+from .config import deterministic, use_deterministic
 from .ops import kan_linear, metakan_linear
 from .reference import META_ACTIVATIONS, b_spline_bases, uniform_knots
 from .spec import MAX_SPLINE_ORDER, SplineSpec, make_spec
@@ -19,10 +20,12 @@ __all__ = [
     "SplineSpec",
     "available_backends",
     "b_spline_bases",
+    "deterministic",
     "kan_linear",
     "known_backends",
     "make_spec",
     "metakan_linear",
     "resolve_backend",
     "uniform_knots",
+    "use_deterministic",
 ]

@@ -1,6 +1,6 @@
 """metakan: KAN and MetaKAN layers and networks on fused B-spline kernels."""
 
-from metakan_kernels import available_backends, kan_linear, metakan_linear
+from metakan_kernels import available_backends, kan_linear, metakan_linear, use_deterministic
 
 from .kan_layer import KANLinear
 from .meta_learner import MetaLearner
@@ -22,5 +22,6 @@ __all__ = [
     "metakan_linear",
     "param_groups",
     "replace_linear",
+    "use_deterministic",
     "WithBias",
 ]
