@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import demo
+from . import demo, plot, sweep, train
 
 # Each command module has HELP, add_arguments(parser) and run(args) -> exit code.
-COMMANDS = {"demo": demo}
+COMMANDS = {"demo": demo, "train": train, "sweep": sweep, "plot": plot}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
