@@ -20,6 +20,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with results
     return args.run(args)
 
 

@@ -14,6 +14,8 @@ import torch.multiprocessing as mp
 
 def _process(rank: int, world: int, fn: Callable[[int, int, Any], None], payload: Any, init_file: str,
              backend: str) -> None:
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
     dist.init_process_group(backend, init_method=f"file://{init_file}", rank=rank, world_size=world)
     # share the cores instead of oversubscribing them
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))

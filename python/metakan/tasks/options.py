@@ -55,7 +55,8 @@ def add_common(parser: argparse.ArgumentParser, **defaults) -> None:
     model.add_argument("--backend", default="auto", help="kernel backend of the KAN layers ('auto' picks)")
     train = parser.add_argument_group("optimisation")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    train.add_argument("--epochs", type=positive_int, default=10)
+    train.add_argument("--epochs", type=positive_int, default=10,
+                       help="passes over the training data (pde: steps, each on fresh collocation points)")
     train.add_argument("--batch-size", type=int, default=64, help="global batch size (0: the whole training set)")
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (MLP, KAN, and MetaKAN's other parameters)")
     train.add_argument("--lr-embed", type=float, default=None, help="MetaKAN embeddings' learning rate (default %(default)s; None: --lr)")

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def settings(args: argparse.Namespace) -> dict:
     """The run's options, as JSON-friendly values."""
     plain = {}
     for key, value in vars(args).items():
-        if callable(value):
+        if callable(value) or key == "argv":
             continue
         plain[key] = value if isinstance(value, (str, int, float, bool, list, type(None))) else str(value)
     return plain
@@ -65,7 +66,7 @@ def record(task: str, args: argparse.Namespace, spec: ModelSpec, model: torch.nn
     return {
         "task": task,
         "model": spec.kind,
-        "command": " ".join(["metakan", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("metakan") else None,
+        "command": shlex.join(["metakan", *args.argv]) if hasattr(args, "argv") else None,
         "data": data,
         "params": count_parameters(model),
         "backend": backends_used(model),
