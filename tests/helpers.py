@@ -1,4 +1,6 @@
-"""Helpers shared by the tests: per-dtype tolerances and a comparison that names the tensor."""
+"""Helpers shared by the tests: per-dtype tolerances, a comparison that names the tensor, the shared data."""
+
+from pathlib import Path
 
 import torch
 
@@ -16,3 +18,7 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, name: str, dtype=
     torch.testing.assert_close(
         actual, expected, atol=atol, rtol=rtol, equal_nan=True, msg=lambda m: f"{name} differs: {m}"
     )
+
+
+# Real data beside the repository (../shared/data, see its README); tests that need it skip without it.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

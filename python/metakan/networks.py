@@ -81,7 +81,7 @@ class MetaKAN(torch.nn.Module):
         _check_widths(layers_hidden)
         sizes = list(zip(layers_hidden, layers_hidden[1:]))
         self.share = share
-        self.layer_groups = _groups_for(share, sizes)
+        self.layer_groups = sharing_groups(share, sizes)
         learners = [
             MetaLearner(embedding_dim, hidden_dim, grid_size + spline_order, meta_activation)
             for _ in range(max(self.layer_groups) + 1)
@@ -124,7 +124,8 @@ def _check_widths(layers_hidden: Sequence[int]) -> None:
         raise ValueError(f"layers_hidden must list at least two positive integer widths, got {layers_hidden!r}")
 
 
-def _groups_for(share: Union[str, int], sizes: List[tuple]) -> List[int]:
+def sharing_groups(share: Union[str, int], sizes: List[tuple]) -> List[int]:
+    """Meta-learner index of each layer of sizes ``[(in, out), ...]`` under ``share`` (see :class:`MetaKAN`)."""
     if share == "layer":
         return list(range(len(sizes)))
     if share == "all":

@@ -1,10 +1,12 @@
-"""Datasets that need no download: scikit-learn's digits (the embedded default)."""
+"""scikit-learn's 8x8 digits: the embedded default data set (no download)."""
 
 from __future__ import annotations
 
 from typing import Tuple
 
 import torch
+
+from .split import stratified_split
 
 
 def digits(test_fraction: float = 0.2, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -20,13 +22,5 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Tuple[torch.Tensor, tor
     data = load_digits()
     x = torch.tensor(data.data, dtype=torch.float32) / 8.0 - 1.0
     y = torch.tensor(data.target, dtype=torch.int64)
-    generator = torch.Generator().manual_seed(seed)
-    train, test = [], []
-    for label in range(10):
-        members = torch.nonzero(y == label).flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
-        cut = round(len(members) * test_fraction)
-        test.append(members[:cut])
-        train.append(members[cut:])
-    train, test = torch.cat(train), torch.cat(test)
+    train, test = stratified_split(y, test_fraction, seed)
     return x[train], y[train], x[test], y[test]

@@ -1,0 +1,31 @@
+"""Draw the learned edge functions φ_{o,i}(x) of a model saved by ``metakan train ... --save-model``
+as a PNG grid (a block of rows per KAN layer, a row per output, a column per input)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..plotting import plot_edges
+from ..tasks.checkpoint import load_model
+
+HELP = "plot the learned edge functions of a saved model (PNG)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a file written by 'metakan train <task> --save-model PATH'")
+    parser.add_argument("--output", default="edges.png", help="the PNG to write")
+    parser.add_argument("--max-inputs", type=int, default=8, help="inputs drawn per layer")
+    parser.add_argument("--max-outputs", type=int, default=8, help="outputs drawn per layer")
+    parser.add_argument("--points", type=int, default=101, help="points per curve")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        model, spec, task = load_model(args.model)
+        path = plot_edges(model, args.output, args.max_inputs, args.max_outputs, args.points)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"metakan plot: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{task} {spec.kind} {spec.widths}: edge functions written to {path}")
+    return 0

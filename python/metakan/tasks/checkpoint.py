@@ -1,0 +1,30 @@
+"""Save a trained task model with what rebuilds it, and load it back (``metakan plot`` reads these)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Tuple, Union
+
+import torch
+
+from .models import ModelSpec
+
+FORMAT = "metakan-model-1"
+
+
+def save_model(path: Union[str, Path], task: str, spec: ModelSpec, model: torch.nn.Module) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"format": FORMAT, "task": task, "spec": spec.to_dict(), "state_dict": state}, path)
+
+
+def load_model(path: Union[str, Path]) -> Tuple[torch.nn.Module, ModelSpec, str]:
+    """(model on CPU, its spec, its task) from a file written by :func:`save_model`."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a model saved by 'metakan train --save-model' ({FORMAT})")
+    spec = ModelSpec(**saved["spec"])
+    model = spec.build()
+    model.load_state_dict(saved["state_dict"])
+    return model, spec, saved["task"]

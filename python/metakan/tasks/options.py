@@ -1,0 +1,82 @@
+"""Command-line options every training task shares: model, meta-learner sharing, optimiser, run settings."""
+
+from __future__ import annotations
+
+import argparse
+from typing import List, Union
+
+from .models import MODEL_KINDS, ModelSpec
+
+OPTIMIZERS = ("adam", "lbfgs")
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+def share_option(text: str) -> Union[str, int]:
+    """``--share``: "layer", "all", or a positive number of meta-learner groups."""
+    if text in ("layer", "all"):
+        return text
+    try:
+        groups = int(text)
+    except ValueError:
+        groups = 0
+    if groups < 1:
+        raise argparse.ArgumentTypeError(f"expected 'layer', 'all' or a positive integer, got {text!r}")
+    return groups
+
+
+def int_list(text: str) -> List[int]:
+    """A comma-separated list of positive integers, e.g. "32" or "16,16"."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def add_common(parser: argparse.ArgumentParser, **defaults) -> None:
+    """Add the shared options; ``defaults`` sets each task's own default values."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=MODEL_KINDS, default="metakan")
+    model.add_argument("--grid-size", type=positive_int, default=5, help="B-spline grid intervals G")
+    model.add_argument("--spline-order", type=int, default=3, help="B-spline order k")
+    model.add_argument("--embedding-dim", type=positive_int, default=1, help="MetaKAN: per-edge embedding size d")
+    model.add_argument("--hidden-dim", type=positive_int, default=16, help="MetaKAN: meta-learner hidden width H")
+    model.add_argument("--share", type=share_option, default="layer",
+                       help="MetaKAN meta-learners: 'layer' (one per layer), 'all' (one) or N (k-means groups)")
+    model.add_argument("--backend", default="auto", help="kernel backend of the KAN layers ('auto' picks)")
+    train = parser.add_argument_group("optimisation")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    train.add_argument("--epochs", type=positive_int, default=10,
+                       help="passes over the training data (pde: steps, each on fresh collocation points)")
+    train.add_argument("--batch-size", type=int, default=64, help="global batch size (0: the whole training set)")
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (MLP, KAN, and MetaKAN's other parameters)")
+    train.add_argument("--lr-embed", type=float, default=None, help="MetaKAN embeddings' learning rate (default %(default)s; None: --lr)")
+    train.add_argument("--lr-meta", type=float, default=None, help="MetaKAN meta-learners' learning rate (default %(default)s; None: --lr)")
+    train.add_argument("--schedule", choices=SCHEDULES, default="constant", help="learning-rate schedule over the steps")
+    run = parser.add_argument_group("run")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
+    run.add_argument("--ddp", type=positive_int, default=1, metavar="N",
+                     help="train with DistributedDataParallel over N processes on this machine")
+    run.add_argument("--output", default=None, help="results JSON (default: metakan-results/<task>-<model>.json)")
+    run.add_argument("--save-model", default=None, metavar="PATH", help="save the trained model (for metakan plot)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(**defaults)
+
+
+def model_spec(args: argparse.Namespace, widths: List[int], **overrides) -> ModelSpec:
+    """The :class:`ModelSpec` the shared options describe."""
+    return ModelSpec(
+        kind=args.model, widths=widths, grid_size=args.grid_size, spline_order=args.spline_order,
+        embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim, share=args.share, backend=args.backend,
+        **overrides,
+    )

@@ -1,0 +1,47 @@
+"""``metakan plot``: the edge functions of a small trained model, as values and as a PNG."""
+
+import pytest
+import torch
+
+from metakan import KANLinear, MetaKANLinear
+from metakan.cli import main
+from metakan.plotting import edge_functions
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("layer", [KANLinear(3, 2, grid_size=4), MetaKANLinear(3, 2, grid_size=4, hidden_dim=8)])
+def test_edge_functions_sum_to_the_layer_output(layer):
+    x, phi = edge_functions(layer, points=9)
+    assert x.shape == (3, 9) and phi.shape == (2, 3, 9)
+    assert x[:, 0].tolist() == [-1.0] * 3 and x[:, -1].tolist() == [1.0] * 3
+    with torch.no_grad():
+        y = layer(x.T)  # point p feeds every input its p-th value
+    torch.testing.assert_close(y.T, phi.sum(1), atol=1e-5, rtol=1e-5)
+
+
+def test_plot_writes_a_png_of_a_trained_model(tmp_path, capsys):
+    model, image = tmp_path / "model.pt", tmp_path / "edges.png"
+    assert main(["train", "symbolic", "--model", "metakan", "--equation", "I.12.5", "--hidden", "2", "--epochs", "2",
+                 "--n-train", "64", "--n-test", "16", "--no-progress", "--save-model", str(model), "--output",
+                 str(tmp_path / "r.json")]) == 0
+    assert main(["plot", str(model), "--output", str(image)]) == 0
+    assert "edge functions written to" in capsys.readouterr().out
+    data = image.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 2000
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(image))
+    assert pixels.shape[0] > 100 and (pixels[..., :3] < 0.5).any()  # something was drawn
+
+
+def test_plot_rejects_other_files(tmp_path, capsys):
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    assert main(["plot", str(other)]) == 2
+    assert "is not a model saved by" in capsys.readouterr().err
+    mlp = tmp_path / "mlp.pt"
+    assert main(["train", "symbolic", "--model", "mlp", "--epochs", "1", "--n-train", "16", "--n-test", "4",
+                 "--no-progress", "--save-model", str(mlp), "--output", str(tmp_path / "r.json")]) == 0
+    assert main(["plot", str(mlp), "--output", str(tmp_path / "x.png")]) == 2
+    assert "no KAN or MetaKAN layers" in capsys.readouterr().err
