@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import demo
+from . import bench, demo
 
 # Each command module has HELP, add_arguments(parser) and run(args) -> exit code.
-COMMANDS = {"demo": demo}
+COMMANDS = {"demo": demo, "bench": bench}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
