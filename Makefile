@@ -1,17 +1,26 @@
-# `make demo` and `make test` each set up .venv on first use (torch, triton, this package and its
+# `make demo`, `make test` and `make bench` each set up .venv on first use (torch, triton, this package and its
 # extras), then run. CI calls `make test` through .ci/run.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.metakan-installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install bench bench-full clean
 
 demo: $(STAMP)
 	$(BIN)/metakan demo
 
+# The pytest-benchmark suite in bench/ is collected and run once, untimed (--benchmark-disable).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --benchmark-disable
+
+# Benchmarks: rows appended to bench/results/DEVICE.csv, bench/results/LATEST.md, plots.
+# Pass options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--threads 1" or "--device cuda".
+bench: $(STAMP)
+	$(BIN)/metakan bench --quick $(BENCH_ARGS)
+
+bench-full: $(STAMP)
+	$(BIN)/metakan bench --full $(BENCH_ARGS)
 
 install: $(STAMP)
 

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import demo, plot, sweep, train
+from . import bench, demo, plot, sweep, train
 
 # Each command module has HELP, add_arguments(parser) and run(args) -> exit code.
-COMMANDS = {"demo": demo, "train": train, "sweep": sweep, "plot": plot}
+COMMANDS = {"demo": demo, "train": train, "sweep": sweep, "plot": plot, "bench": bench}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -20,7 +20,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with results
     return args.run(args)
 
 

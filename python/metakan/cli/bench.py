@@ -1,0 +1,132 @@
+"""Benchmark MLP, KAN and MetaKAN providers side by side: forward, backward and training-step time,
+peak memory, bytes kept for backward and parameters, over sweeps of batch size, width, grid size and
+meta hidden width, plus the [784, 32, 10] FC and a small conv model. Prints a markdown table and
+writes CSV rows, a markdown report and plots."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+HELP = "benchmark time and memory of MLP, KAN and MetaKAN providers side by side"
+
+DTYPES = ("float32", "float64", "bfloat16", "float16")
+
+
+def _names(text: str):
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _pair(text: str):
+    parts = [p.strip() for p in text.split("/")]
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"a ratio is NUMERATOR/BASELINE, e.g. metakan-cpu/metakan-ref; got {text!r}")
+    return tuple(parts)
+
+
+def _threads(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threads must be >= 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..bench import PRESET_NAMES
+
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--quick", dest="preset", action="store_const", const="quick",
+                       help="the quick preset (default; under 2 minutes on 2 CPU cores)")
+    which.add_argument("--full", dest="preset", action="store_const", const="full",
+                       help="the full preset (more points, torch.compile included)")
+    which.add_argument("--preset", choices=PRESET_NAMES, help="a preset by name")
+    parser.set_defaults(preset="quick")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    parser.add_argument("--dtype", default="float32", choices=DTYPES)
+    parser.add_argument("--providers", type=_names, help="comma-separated providers (default: all; see --list)")
+    parser.add_argument("--sweeps", type=_names, help="comma-separated sweeps of the preset (default: all)")
+    parser.add_argument("--ratio", type=_pair, action="append", dest="ratios", metavar="A/B",
+                        help="a ratio to report, e.g. metakan-cpu/metakan-ref (repeatable; default: a standard set)")
+    parser.add_argument("--threads", type=_threads, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", default="bench/results", help="directory for CSV, markdown and plots")
+    parser.add_argument("--tag", help="name of the markdown and plot files (default: DEVICE-PRESET)")
+    parser.add_argument("--no-memory", dest="memory", action="store_false",
+                        help="skip peak memory (on CPU it costs a fresh process per case)")
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="do not write plots")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.add_argument("--list", action="store_true", help="list the providers and the preset, then exit")
+
+
+def _list(preset, device: torch.device) -> None:
+    from ..bench import all_providers
+
+    print(f"providers on {device.type}:")
+    for provider in all_providers():
+        reason = provider.unavailable(device) or preset.left_out.get(provider.name)
+        state = "available" if reason is None else f"skipped: {reason}"
+        print(f"  {provider.name:20s} {provider.description} ({state})")
+    print(f"preset {preset.name!r} on {device.type}: {preset.description}")
+    for sweep in preset.sweeps:
+        values = f" {sweep.field} in {list(sweep.values)}" if sweep.field else ""
+        print(f"  {sweep.name:8s} {sweep.base.describe(sweep.families)}{values} ({', '.join(sweep.families)})")
+
+
+def _device(text: str) -> torch.device:
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be cpu or cuda[:N], got {text!r}")
+    return device
+
+
+def _warn_if_busy(threads: int) -> None:
+    # With as many threads as cores, every OpenMP region waits for a thread that another process
+    # holds: timings then grow by scheduler ticks (milliseconds) instead of by work.
+    if not hasattr(os, "getloadavg"):
+        return
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load + threads > cores + 0.5:
+        advice = "try --threads 1, or a quieter machine" if threads > 1 else "a quieter machine gives steadier ones"
+        print(f"metakan bench: warning: load average {load:.1f} on {cores} cores with {threads} threads; "
+              f"timings will be noisy ({advice})", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench import get_preset, get_provider, run_preset, write_outputs
+
+    try:
+        device = _device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"--device {args.device} needs a CUDA GPU, and none is visible")
+        preset = get_preset(args.preset, device.type)
+        for name in (args.providers or []) + [n for pair in args.ratios or [] for n in pair]:
+            get_provider(name)
+    except (RuntimeError, ValueError) as err:
+        print(f"metakan bench: {err}", file=sys.stderr)
+        return 2
+    if args.list:
+        _list(preset, device)
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cpu":
+        _warn_if_busy(torch.get_num_threads())
+    start = time.perf_counter()
+    try:
+        rows = run_preset(preset, device, getattr(torch, args.dtype), args.providers, args.sweeps, args.memory,
+                          args.progress)
+    except ValueError as err:
+        print(f"metakan bench: {err}", file=sys.stderr)
+        return 2
+    written = write_outputs(rows, args.out, args.tag, args.ratios, args.plots)
+    print(written["markdown"][0].read_text())
+    seconds = time.perf_counter() - start
+    files = [p for paths in written.values() for p in paths]
+    print(f"metakan bench: {len(rows)} rows in {seconds:.0f} s; wrote " + ", ".join(map(str, files)))
+    return 0

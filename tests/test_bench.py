@@ -1,0 +1,227 @@
+"""The benchmark harness: every provider is measured or skipped with its reason; CSV, markdown and plots."""
+
+import csv
+
+import pytest
+import torch
+
+from metakan.bench import (
+    Runner, Sweep, Workload, all_providers, get_preset, get_provider, markdown, ratios, run_preset, write_outputs,
+)
+from metakan.bench.case import build_case
+from metakan.bench.models import conv_layers_missing
+from metakan.bench.peak import CpuMemoryProbe
+from metakan.bench.report import COLUMNS, append_csv, read_csv
+from metakan.bench.timing import summarize, time_cpu
+from metakan.bench.presets import TimerSettings
+from metakan.cli import main
+
+SMOKE = get_preset("smoke", "cpu")
+SWEEPS = ("batch", "hidden", "fc", "conv")
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def smoke_rows():
+    return run_preset(SMOKE, "cpu", sweeps=list(SWEEPS), progress=False)
+
+
+def _rows_of(rows, provider, sweep):
+    return [r for r in rows if r["provider"] == provider and r["sweep"] == sweep]
+
+
+def test_every_provider_is_measured_or_skipped_with_its_reason(smoke_rows):
+    for sweep in (s for s in SMOKE.sweeps if s.name in SWEEPS):
+        for provider in all_providers():
+            rows = _rows_of(smoke_rows, provider.name, sweep.name)
+            if provider.family not in sweep.families:
+                assert rows == [], f"{provider.name} has no place in the {sweep.name} sweep"
+                continue
+            assert [r["sweep_value"] for r in rows] == list(sweep.values), (provider.name, sweep.name)
+            for row, workload in zip(rows, sweep.workloads()):
+                expected = SMOKE.left_out.get(provider.name) or provider.unsupported(workload, CPU, torch.float32)
+                if expected is None:
+                    assert row["status"] == "ok", (provider.name, sweep.name, row["reason"])
+                else:
+                    assert (row["status"], row["reason"]) == ("skipped", expected)
+
+
+def test_reference_providers_run_and_unusable_ones_say_why(smoke_rows):
+    status = {(r["provider"], r["sweep"]): (r["status"], r["reason"]) for r in smoke_rows}
+    for name in ("mlp", "kan-ref", "metakan-ref"):
+        assert status[(name, "batch")] == ("ok", "")
+    assert status[("metakan-triton", "batch")][0] == "skipped"
+    assert "TRITON_INTERPRET" in status[("metakan-triton", "batch")][1]
+    assert "left out of the smoke preset" in status[("kan-ref-compile", "fc")][1]
+    if conv_layers_missing():
+        for name in ("kan-ref", "metakan-ref"):
+            assert status[(name, "conv")][0] == "skipped" and "KANConv2d" in status[(name, "conv")][1]
+
+
+def test_parameter_counts_are_the_papers(smoke_rows):
+    params = {r["provider"]: r["params"] for r in smoke_rows if r["sweep"] == "fc" and r["status"] == "ok"}
+    assert params["kan-ref"] == 254_080
+    assert params["metakan-ref"] == 25_778
+    assert params["mlp"] == 784 * 32 + 32 + 32 * 10 + 10
+
+
+def test_measured_rows_are_consistent(smoke_rows):
+    ok = [r for r in smoke_rows if r["status"] == "ok"]
+    assert ok
+    for row in ok:
+        for phase in ("fwd", "bwd", "step"):
+            assert 0 < row[f"{phase}_ms_p20"] <= row[f"{phase}_ms"] <= row[f"{phase}_ms_p80"], (row["provider"], phase)
+        assert row["peak_mem_bytes"] >= row["resident_bytes"] > 0
+        assert row["memory_method"] == CpuMemoryProbe.METHOD
+        if row["family"] != "mlp":
+            assert row["backend_ran"] == "reference"
+            assert row["saved_bytes"] > 0
+
+
+def test_a_failing_case_becomes_an_error_row(monkeypatch):
+    runner = Runner("cpu", timer=SMOKE.timer, memory=False)
+
+    def boom(provider, workload):
+        raise RuntimeError("kernel exploded\nsecond line")
+
+    monkeypatch.setattr(runner, "measure", boom)
+    row = runner.measure_or_explain(get_provider("kan-ref"), Workload("layer", 2, (3, 3)))
+    assert row == {"status": "error", "reason": "RuntimeError: kernel exploded"}
+
+
+def test_outputs_are_written_and_appended(smoke_rows, tmp_path):
+    written = write_outputs(smoke_rows, tmp_path)
+    (csv_path,) = written["csv"]
+    assert csv_path == tmp_path / "cpu.csv"
+    with csv_path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == COLUMNS
+        back = list(reader)
+    assert len(back) == len(smoke_rows)
+    assert {r["provider"] for r in back} == {p.name for p in all_providers()}
+    assert {r["status"] for r in back} >= {"ok", "skipped"}
+
+    report = (tmp_path / "LATEST.md").read_text()
+    assert report == (tmp_path / "cpu-smoke.md").read_text() == markdown(smoke_rows)
+    assert "## batch: one layer, batch swept" in report
+    assert "| metakan-ref" in report and "## Not measured" in report and "| kan-cpu" in report
+    assert "metakan-ref / kan-ref" in report
+
+    names = sorted(p.name for p in written["plots"])
+    assert names == ["cpu-smoke-batch.png", "cpu-smoke-hidden.png"]  # fc and conv have one batch size each
+    for path in written["plots"]:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    write_outputs(smoke_rows, tmp_path, plots=False)
+    assert len(read_csv(csv_path)) == 2 * len(smoke_rows)
+    assert csv_path.read_text().count("run_id,") == 1
+
+
+def test_csv_written_with_other_columns_gets_their_union(tmp_path):
+    path = tmp_path / "cpu.csv"
+    path.write_text("run_id,old_column\nr0,kept\n")
+    append_csv([{"run_id": "r1", "provider": "mlp"}], path)
+    rows = read_csv(path)
+    assert [r["run_id"] for r in rows] == ["r0", "r1"]
+    assert rows[0]["old_column"] == "kept" and rows[1]["provider"] == "mlp" and rows[0]["provider"] == ""
+
+
+def test_ratios_divide_rows_of_the_same_run_and_setting():
+    def row(run, provider, value, step, peak, saved):
+        return {"run_id": run, "sweep": "batch", "sweep_value": value, "provider": provider, "status": "ok",
+                "step_ms": step, "peak_mem_bytes": peak, "saved_bytes": saved}
+
+    rows = [row("r1", "a", 8, 2.0, 300, 40), row("r1", "b", 8, 4.0, 100, 10), row("r1", "b", 16, 1.0, 1, 1),
+            row("r2", "a", 16, 9.0, 9, 9)]
+    assert ratios(rows, [("a", "b")]) == [
+        {"run_id": "r1", "sweep": "batch", "sweep_value": 8, "pair": "a / b",
+         "step_ms": 0.5, "peak_mem_bytes": 3.0, "saved_bytes": 4.0}
+    ]
+
+
+def test_timing_summary_is_median_and_quintiles():
+    timing = summarize([0.005, 0.001, 0.004, 0.002, 0.003])
+    assert (timing.median_ms, timing.p20_ms, timing.p80_ms, timing.repeats) == pytest.approx((3.0, 1.8, 4.2, 5))
+    calls = []
+    settings = TimerSettings(warmup=2, min_repeats=3, max_repeats=4, min_seconds=10.0)
+    timing = time_cpu(lambda: calls.append(1), settings)
+    assert len(calls) == 2 + 4 and timing.repeats == 4
+
+
+def test_peak_rss_of_a_step_covers_what_backward_keeps():
+    workload = Workload("layer", 2048, (64, 64))
+    saved = build_case("kan-ref", workload, "cpu", "float32").saved_bytes()
+    memory = CpuMemoryProbe().measure("kan-ref", workload, "float32", seed=0, threads=1)
+    assert memory.note == ""
+    assert saved >= 4 * 2**20  # the (B, I, G + k) bases alone
+    assert memory.extra >= 0.8 * saved
+
+
+def test_memory_probe_reports_failures_and_timeouts_and_recovers():
+    probe = CpuMemoryProbe(timeout_s=0.001)
+    tiny = Workload("layer", 2, (3, 3))
+    try:
+        late = probe.measure("mlp", tiny, "float32", seed=0, threads=1)
+        assert late.extra is None and "ran past" in late.note
+        probe.timeout_s = 300.0
+        failed = probe.measure("nope", tiny, "float32", seed=0, threads=1)
+        assert failed.extra is None and "the memory probe failed: ValueError: unknown provider 'nope'" in failed.note
+        assert probe.measure("mlp", tiny, "float32", seed=0, threads=1).note == ""
+    finally:
+        probe.close()
+
+
+def test_workloads_and_sweeps_reject_bad_settings():
+    with pytest.raises(ValueError, match="batch must be an integer >= 1, got 0"):
+        Workload("layer", 0, (3, 3))
+    with pytest.raises(ValueError, match=r"widths \(in_features, out_features\)"):
+        Workload("layer", 2, (3, 3, 3))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Workload("rnn", 2, (3, 3))
+    with pytest.raises(ValueError, match="families must be among"):
+        Sweep("s", Workload("layer", 2, (3, 3)), families=("cnn",))
+    with pytest.raises(ValueError, match="unknown provider 'nope'; the providers are: mlp, kan-ref"):
+        get_provider("nope")
+    with pytest.raises(ValueError, match="unknown sweep"):
+        run_preset(SMOKE, "cpu", sweeps=["depth"])
+
+
+def test_cli_prints_the_table_and_writes_the_files(tmp_path, capsys):
+    args = ["bench", "--preset", "smoke", "--sweeps", "batch", "--providers", "mlp,metakan-ref,metakan-cpu",
+            "--out", str(tmp_path), "--no-memory", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "## batch: one layer, batch swept" in out and "| metakan-ref" in out
+    assert "metakan-cpu" in out  # measured where it exists, otherwise listed as skipped
+    assert (tmp_path / "cpu.csv").exists() and (tmp_path / "LATEST.md").exists()
+    assert (tmp_path / "plots" / "cpu-smoke-batch.png").exists()
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    assert main(["bench", "--providers", "nope"]) == 2
+    assert "unknown provider 'nope'" in capsys.readouterr().err
+    assert main(["bench", "--ratio", "mlp/nope", "--list"]) == 2
+    assert "unknown provider 'nope'" in capsys.readouterr().err
+    assert main(["bench", "--device", "tpu"]) == 2
+    assert "--device must be cpu or cuda" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["bench", "--device", "cuda"]) == 2
+        assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_cli_lists_every_provider_with_its_state(capsys):
+    assert main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out
+    for provider in all_providers():
+        assert provider.name in out
+    assert "left out of the quick preset" in out
+
+
+@pytest.mark.gpu
+def test_cuda_smoke_run_measures_allocator_peaks():
+    rows = run_preset(get_preset("smoke", "cuda"), "cuda", sweeps=["batch"], progress=False)
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert {r["provider"] for r in ok} >= {"mlp", "kan-ref", "metakan-ref"}
+    for row in ok:
+        assert row["memory_method"] == "cuda max_memory_allocated"
+        assert row["peak_mem_bytes"] >= row["resident_bytes"] > 0
