@@ -72,6 +72,8 @@ class Runner:
             raise ValueError(f"device {device!r} needs a CUDA GPU, and none is visible")
         if self.device.type not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if self.device.type == "cuda" and self.device.index is not None:
+            torch.cuda.set_device(self.device)  # do_bench and the CUDA events time the current device
         self.dtype = dtype
         self.timer = timer
         self.seed = seed
