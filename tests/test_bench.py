@@ -89,6 +89,13 @@ def test_a_failing_case_becomes_an_error_row(monkeypatch):
     assert row == {"status": "error", "reason": "RuntimeError: kernel exploded"}
 
 
+def test_compiled_reference_is_measured():
+    with Runner("cpu", timer=SMOKE.timer, memory=False) as runner:
+        row = runner.measure_or_explain(get_provider("metakan-ref-compile"), Workload("layer", 4, (3, 3)))
+    assert row["status"] == "ok", row["reason"]
+    assert row["bwd_ms"] > 0 and row["params"] == 3 * 3 + (16 + 16) + (9 * 16 + 9)  # z, fc1, fc2 (H=16, K+1=9)
+
+
 def test_outputs_are_written_and_appended(smoke_rows, tmp_path):
     written = write_outputs(smoke_rows, tmp_path)
     (csv_path,) = written["csv"]
@@ -146,6 +153,9 @@ def test_timing_summary_is_median_and_quintiles():
     settings = TimerSettings(warmup=2, min_repeats=3, max_repeats=4, min_seconds=10.0)
     timing = time_cpu(lambda: calls.append(1), settings)
     assert len(calls) == 2 + 4 and timing.repeats == 4
+    made = []
+    timing = time_cpu(calls.append, settings, setup=lambda: made.append(len(made)) or len(made))
+    assert made == list(range(6)) and calls[6:] == list(range(1, 7)) and timing.repeats == 4
 
 
 def test_peak_rss_of_a_step_covers_what_backward_keeps():

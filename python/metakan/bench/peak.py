@@ -145,7 +145,7 @@ class CpuMemoryProbe:
     def _start(self) -> subprocess.Popen:
         self._stderr = tempfile.TemporaryFile()
         # Compiling in-process keeps inductor from leaving worker pools behind each probe; a
-        # session of its own lets a probe past its timeout be ended together with its server.
+        # process group of its own lets a probe past its timeout be ended together with its server.
         return subprocess.Popen(
             [sys.executable, "-m", "metakan.bench.probe_server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._stderr, text=True, bufsize=1, start_new_session=True,

@@ -47,17 +47,36 @@ def _series(rows: Sequence[Row], column: str):
     return sorted(points)
 
 
+_FAMILY_STYLES = {"mlp": ("o", ":"), "kan": ("s", "-"), "metakan": ("^", "--")}
+
+
+def _style(provider) -> dict:
+    """Colour by implementation (backend, compiled or not), marker and line by model family."""
+    if provider is None:
+        return dict(color="gray", marker="x", linestyle="-.")
+    implementations = ["mlp", "reference", "reference-compile"] + [
+        p.backend for p in all_providers() if p.backend not in (None, "reference")
+    ]
+    implementation = provider.backend or "mlp"
+    if provider.compiled:
+        implementation += "-compile"
+    index = list(dict.fromkeys(implementations)).index(implementation)
+    marker, line = _FAMILY_STYLES[provider.family]
+    return dict(color=f"C{index % 10}", marker=marker, linestyle=line)
+
+
 def plot_sweep(rows: Sequence[Row], path) -> Optional[Path]:
     """One figure for the rows of one sweep of one run; None when fewer than two settings were measured."""
     try:
         from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter, NullFormatter
     except ImportError:
         raise ImportError("benchmark plots need matplotlib: pip install 'metakan[tasks]'") from None
 
     values = {r["sweep_value"] for r in rows if r["status"] == "ok"}
     if not rows[0]["sweep_field"] or len(values) < 2:
         return None
-    order = [p.name for p in all_providers()]
+    known = {p.name: p for p in all_providers()}
     figure = Figure(figsize=(15, 4.6), layout="constrained")
     axes = figure.subplots(1, len(PANELS))
     providers = group_by(rows, lambda r: r["provider"])
@@ -68,14 +87,16 @@ def plot_sweep(rows: Sequence[Row], path) -> Optional[Path]:
             if not points:
                 continue
             xs, ys, below, above = zip(*points)
-            index = order.index(name) if name in order else len(order)
-            style = dict(label=name, marker="os^vD<>ph*"[index % 10], color=f"C{index % 10}", capsize=3)
-            style["linestyle"] = "--" if name.endswith("-compile") else "-"
-            ax.errorbar(xs, ys, yerr=(below, above), **style)
+            ax.errorbar(xs, ys, yerr=(below, above), label=name, capsize=3, **_style(known.get(name)))
         ax.set_xscale("log", base=2)
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.minorticks_off()
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        low, high = ax.get_ylim()
+        ax.yaxis.set_major_formatter(plain)
+        # label the minor ticks only where the axis spans less than a decade (else they crowd)
+        ax.yaxis.set_minor_formatter(plain if high < 10 * low else NullFormatter())
         ax.set_title(title)
         ax.set_xlabel(_AXIS_NAMES.get(str(rows[0]["sweep_field"]), str(rows[0]["sweep_field"])))
         ax.grid(True, which="both", alpha=0.3)

@@ -1,5 +1,4 @@
-"""The providers a benchmark compares (mlp, kan-ref, metakan-ref, kan/metakan on every fused backend,
-torch.compile of the references) and why one cannot run on a device or workload."""
+"""The providers a benchmark compares (MLP, references, fused backends, torch.compile) and why one cannot run."""
 
 from __future__ import annotations
 

@@ -200,6 +200,10 @@ def not_measured_table(rows: Sequence[Row]) -> str:
     return github_table(body, ("provider", "status", "sweeps", "reason"))
 
 
+def _threads(count) -> str:
+    return f"{count} thread" + ("" if str(count) == "1" else "s")
+
+
 def markdown(rows: Sequence[Row], pairs: Optional[Sequence[Pair]] = None) -> str:
     """The report of one run: environment, one table per sweep, ratios, and what was not measured."""
     if not rows:
@@ -210,7 +214,7 @@ def markdown(rows: Sequence[Row], pairs: Optional[Sequence[Pair]] = None) -> str
     lines = [
         f"# metakan bench: {first['preset']} preset on {first['device']}",
         "",
-        f"{first['device_name']}, {first['threads']} threads (load average {first['load_avg'] or '?'}), "
+        f"{first['device_name']}, {_threads(first['threads'])} (load average {first['load_avg'] or '?'}), "
         f"{first['dtype']}; torch {first['torch_version']}, triton {first['triton_version']}, "
         f"Python {first['python_version']}; metakan {first['metakan_version']} at commit {first['git_commit']}; "
         f"run {first['run_id']}.",

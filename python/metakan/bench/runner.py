@@ -72,6 +72,8 @@ class Runner:
             raise ValueError(f"device {device!r} needs a CUDA GPU, and none is visible")
         if self.device.type not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if self.device.type == "cuda" and self.device.index is not None:
+            torch.cuda.set_device(self.device)  # do_bench and the CUDA events time the current device
         self.dtype = dtype
         self.timer = timer
         self.seed = seed
@@ -99,10 +101,8 @@ class Runner:
         case.step()  # compiles (torch.compile: forward and backward) and creates the optimizer state
         row: Row = {"params": case.num_params(), "saved_bytes": case.saved_bytes()}
         row.update(_timing_columns("fwd", time_call(case.forward, self.device, self.timer)))
-        loss = case.loss()
-        backward = time_call(lambda: loss.backward(retain_graph=True), self.device, self.timer, case.grad_holders())
+        backward = time_call(lambda loss: loss.backward(), self.device, self.timer, case.grad_holders(), case.loss)
         row.update(_timing_columns("bwd", backward))
-        del loss
         row.update(_timing_columns("step", time_call(case.step, self.device, self.timer)))
         resident = case.resident_bytes()
         memory = self._step_memory(provider, workload, case)

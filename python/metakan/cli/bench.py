@@ -93,7 +93,8 @@ def _warn_if_busy(threads: int) -> None:
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     if load + threads > cores + 0.5:
         advice = "try --threads 1, or a quieter machine" if threads > 1 else "a quieter machine gives steadier ones"
-        print(f"metakan bench: warning: load average {load:.1f} on {cores} cores with {threads} threads; "
+        print(f"metakan bench: warning: load average {load:.1f} on {cores} cores with {threads} thread"
+              f"{'' if threads == 1 else 's'}; "
               f"timings will be noisy ({advice})", file=sys.stderr)
 
 
