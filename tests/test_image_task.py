@@ -12,8 +12,7 @@ from metakan.cli import main
 from metakan.tasks.models import ModelSpec
 from metakan.tasks.training import make_optimizer
 
-from helpers import SHARED_DATA
-from test_datasets import write_cifar_batch
+from helpers import SHARED_DATA, write_cifar_batch
 
 KMNIST = SHARED_DATA / "kmnist"
 

@@ -110,7 +110,8 @@ def fit(
 
     net = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        device_ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     optimizer = make_optimizer(model, args)
     scheduler = make_scheduler(optimizer, args.schedule, args.epochs * steps_per_epoch)
     log = FitLog([], [], optimizer)
