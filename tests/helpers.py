@@ -1,7 +1,9 @@
-"""Helpers shared by the tests: per-dtype tolerances, a comparison that names the tensor, the shared data."""
+"""Helpers shared by the tests: tolerances, a comparison that names the tensor, the shared data, CIFAR batches."""
 
+import pickle
 from pathlib import Path
 
+import numpy as np
 import torch
 
 # (atol, rtol) for a backend against the reference evaluated in the same dtype.
@@ -22,3 +24,12 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, name: str, dtype=
 
 # Real data beside the repository (../shared/data, see its README); tests that need it skip without it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def write_cifar_batch(path, n, seed):
+    """A CIFAR-10 python batch of n random images, as the official pickles are (bytes keys)."""
+    rng = np.random.default_rng(seed)
+    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, n))}
+    with open(path, "wb") as f:
+        pickle.dump(batch, f)
+    return batch

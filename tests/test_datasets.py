@@ -10,7 +10,7 @@ import torch
 
 from metakan.datasets import cifar10_splits, digits, idx_splits, load_images, read_idx, stratified_split
 
-from helpers import SHARED_DATA
+from helpers import SHARED_DATA, write_cifar_batch
 
 KMNIST = SHARED_DATA / "kmnist"
 # numpy big-endian dtype and IDX type code
@@ -86,14 +86,6 @@ def test_idx_loader_errors_name_what_is_missing(tmp_path):
         load_images("mnist")
     with pytest.raises(ValueError, match="dataset must be one of"):
         load_images("imagenet")
-
-
-def write_cifar_batch(path, n, seed):
-    rng = np.random.default_rng(seed)
-    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, n))}
-    with open(path, "wb") as f:
-        pickle.dump(batch, f)
-    return batch
 
 
 def test_cifar10_python_batches(tmp_path):

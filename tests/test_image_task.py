@@ -3,6 +3,7 @@ the optimiser groups behind --lr-embed / --lr-meta."""
 
 import argparse
 import json
+import sys
 
 import pytest
 import torch
@@ -11,8 +12,7 @@ from metakan.cli import main
 from metakan.tasks.models import ModelSpec
 from metakan.tasks.training import make_optimizer
 
-from helpers import SHARED_DATA
-from test_datasets import write_cifar_batch
+from helpers import SHARED_DATA, write_cifar_batch
 
 KMNIST = SHARED_DATA / "kmnist"
 
@@ -78,3 +78,19 @@ def test_learning_rates_go_to_the_parameter_groups():
     assert {g["lr"] for g in make_optimizer(model, args).param_groups} == {0.5}
     assert isinstance(make_optimizer(model, argparse.Namespace(optimizer="lbfgs", lr=1.0, lr_embed=None,
                                                                lr_meta=None)), torch.optim.LBFGS)
+
+
+def test_download_is_explicit_and_needs_torchvision(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as if torchvision were not installed
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", None)
+    assert main(["train", "image", "--dataset", "kmnist", "--data-root", str(tmp_path / "new"), "--download"]) == 2
+    assert "downloading kmnist needs torchvision" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["--share", "0"], ["--share", "some"], ["--hidden", "3,x"], ["--ddp", "0"],
+                                    ["--model", "cnn"]])
+def test_bad_options_are_refused_by_name(option, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "image", *option])
+    assert exit_info.value.code == 2
+    assert f"argument {option[0]}" in capsys.readouterr().err

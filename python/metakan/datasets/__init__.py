@@ -12,8 +12,9 @@ from .digits import digits
 from .idx import idx_splits, read_idx
 from .split import stratified_split
 
-__all__ = ["DATASETS", "ImageData", "cifar10_splits", "digits", "idx_splits", "load_images", "read_idx",
-           "stratified_split"]
+__all__ = [
+    "DATASETS", "ImageData", "cifar10_splits", "digits", "idx_splits", "load_images", "read_idx", "stratified_split",
+]
 
 # name -> (file format, torchvision class that can download it on request)
 DATASETS = {
@@ -41,7 +42,8 @@ def _download(name: str, root: Path) -> None:
         import torchvision.datasets as tvd
     except ImportError:
         raise ImportError(
-            f"downloading {name} needs torchvision (pip install torchvision); or put the files in {str(root)!r} yourself"
+            f"downloading {name} needs torchvision (pip install torchvision); "
+            f"or put the files in {str(root)!r} yourself"
         ) from None
     cls = getattr(tvd, DATASETS[name][1])
     for train in (True, False):

@@ -58,10 +58,14 @@ def add_common(parser: argparse.ArgumentParser, **defaults) -> None:
     train.add_argument("--epochs", type=positive_int, default=10,
                        help="passes over the training data (pde: steps, each on fresh collocation points)")
     train.add_argument("--batch-size", type=int, default=64, help="global batch size (0: the whole training set)")
-    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (MLP, KAN, and MetaKAN's other parameters)")
-    train.add_argument("--lr-embed", type=float, default=None, help="MetaKAN embeddings' learning rate (default %(default)s; None: --lr)")
-    train.add_argument("--lr-meta", type=float, default=None, help="MetaKAN meta-learners' learning rate (default %(default)s; None: --lr)")
-    train.add_argument("--schedule", choices=SCHEDULES, default="constant", help="learning-rate schedule over the steps")
+    train.add_argument("--lr", type=float, default=1e-3,
+                       help="learning rate (MLP, KAN, and MetaKAN's other parameters)")
+    train.add_argument("--lr-embed", type=float, default=None,
+                       help="MetaKAN embeddings' learning rate (default %(default)s; None: --lr)")
+    train.add_argument("--lr-meta", type=float, default=None,
+                       help="MetaKAN meta-learners' learning rate (default %(default)s; None: --lr)")
+    train.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                       help="learning-rate schedule over the steps")
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")

@@ -110,13 +110,14 @@ def fit(
 
     net = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        device_ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     optimizer = make_optimizer(model, args)
     scheduler = make_scheduler(optimizer, args.schedule, args.epochs * steps_per_epoch)
     log = FitLog([], [], optimizer)
-    bar = tqdm(range(args.epochs), desc=description, disable=args.no_progress or rank != 0, file=sys.stderr,
-               unit="epoch", dynamic_ncols=True)
-    for epoch in bar:
+    bar = tqdm(total=args.epochs * steps_per_epoch, desc=description, disable=args.no_progress or rank != 0,
+               file=sys.stderr, unit="step", dynamic_ncols=True)
+    for epoch in range(args.epochs):
         start = time.perf_counter()
         total, steps = 0.0, 0
         for batch in problem.train_batches(epoch):
@@ -138,11 +139,13 @@ def fit(
                 scheduler.step()
             total += float(loss)
             steps += 1
+            bar.update()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         log.epoch_seconds.append(time.perf_counter() - start)
         log.losses.append(total / max(steps, 1))
-        bar.set_postfix(loss=f"{log.losses[-1]:.4g}")
+        bar.set_postfix(epoch=epoch + 1, loss=f"{log.losses[-1]:.4g}")
+    bar.close()
     return log
 
 
