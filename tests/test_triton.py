@@ -57,7 +57,7 @@ KAN_CASES = [
     Case((37,), 3, 1, 5, 2, base=False),
     Case((1,), 7, 2, 3, 4, knots=True),
     Case((5,), 1, 9, 3, 5, layout="strided"),
-    Case((5,), 3, 2, 59, 5),  # K = 64: slots in chunks
+    Case((5,), 3, 2, 59, 5, knots=True),  # K = 64: slots in chunks
     Case((5,), 3, 2, 60, 4, knots=True, dtype="bf16"),
     Case((37,), 7, 9, 5, 3, dtype="fp32"),
     Case((2, 5), 3, 9, 3, 2, knots=True, layout="strided", dtype="fp32", base=False),

@@ -117,6 +117,17 @@ def test_nan_propagates_to_its_row_only():
     assert torch.isnan(y[1]).all() and not torch.isnan(y[[0, 2, 3]]).any()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the interpreter's numpy meets inf - inf
+@pytest.mark.parametrize("knots", [False, True], ids=["uniform", "knots"])
+def test_infinite_inputs_give_zero_bases(knots):
+    x = torch.tensor([[float("inf"), -float("inf"), 0.3], [2.5, -3.0, float("inf")]], dtype=torch.float64)
+    coef = torch.randn(2, 3, 8, dtype=torch.float64)
+    grid = (reference.uniform_knots(3, 5, 3, dtype=torch.float64) * 1.1).contiguous() if knots else None
+    got = mk.kan_linear(x, coef, None, grid=grid, backend="triton")
+    assert_close(got, mk.kan_linear(x, coef, None, grid=grid, backend="reference"), "y")
+    assert torch.isfinite(got).all()
+
+
 def test_layers_report_the_triton_backend():
     layer = metakan.MetaKANLinear(5, 3, hidden_dim=8, backend="triton")
     layer(torch.randn(4, 5)).sum().backward()

@@ -50,13 +50,16 @@ class Setting(NamedTuple):
 
 
 SETTINGS = (
-    # the paper's defaults, in every dtype
+    # the paper's defaults (the benchmark's layer), in every dtype
     Setting("G5k3d1H32-relu", 5, 3, 1, 32, 0, True, True, tuple(DTYPES)),
-    # widest tiles: K = 64 (KP 128, one feature per tile), d = 16, H = 128, per-feature knots
-    Setting("G59k5d16H128-gelu-knots", 59, 5, 16, 128, 2, False, True, ("fp32", "bf16", "fp64")),
-    # lowest order, no base term, odd d and H
+    # K = 64: slots in chunks; order 5 on knots; d = 16 (product path); H = 128
+    Setting("G59k5d16H128-gelu-knots", 59, 5, 16, 128, 2, False, True, ("bf16",)),
+    # order 1 on knots, no base term, odd d and H
     Setting("G3k1d3H20-tanh-knots-nobase", 3, 1, 3, 20, 3, False, False, ("fp16",)),
-    Setting("G8k2d2H16-silu", 8, 2, 2, 16, 1, True, True, ("fp32",)),
+    # order 4 on knots (narrow steps), small K
+    Setting("G4k4d2H16-silu-knots", 4, 4, 2, 16, 1, False, True, ("fp32",)),
+    # K + 1 = 32 in one step of two features; d = 5 (product path)
+    Setting("G13k3d5H64-gelu", 13, 3, 5, 64, 2, True, True, ("fp64", "bf16")),
 )
 
 
@@ -151,7 +154,8 @@ def jobs(archs=ARCHS, settings=SETTINGS) -> List[Job]:
                     for arch in archs:
                         found.append(Job(s.name, dtype_name, kernel_name, label, arch, fn.fn.__module__, fn.__name__,
                                          signature, constexprs, attrs,
-                                         dict(num_warps=config.num_warps, num_stages=config.num_stages)))
+                                         dict(num_warps=config.num_warps, num_stages=config.num_stages,
+                                              maxnreg=config.maxnreg)))
     return found
 
 

@@ -3,12 +3,12 @@
 import triton
 import triton.language as tl
 
-from .configs import ROW_CONFIGS, autotuned
+from .configs import KAN_ROW_CONFIGS, META_ROW_CONFIGS, autotuned
 from .precision import operand, to_acc
 from .spline import feature_tile
 from .weights import weight_tile
 
-_KEY = ["B", "I", "O", "NUM_BASES", "D", "H", "GENERATE"]
+_KEY = ["B", "I", "O", "NUM_BASES", "D", "H"]
 
 
 @triton.jit
@@ -51,4 +51,5 @@ def _bwd_dx_kernel(
     tl.store(dx_ptr + b[:, None] * I + i[None, :], dx.to(dtype), mask=b_ok[:, None] & i_ok[None, :])
 
 
-BWD_DX_KERNELS = autotuned(_bwd_dx_kernel, ROW_CONFIGS, _KEY)
+# by op ("kan", "metakan"), then precision class
+BWD_DX_KERNELS = {"kan": autotuned(_bwd_dx_kernel, KAN_ROW_CONFIGS, _KEY), "metakan": autotuned(_bwd_dx_kernel, META_ROW_CONFIGS, _KEY)}

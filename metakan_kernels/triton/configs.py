@@ -29,8 +29,8 @@ class Tiles(NamedTuple):
     """Padded sizes fixed by a layer's shape and precision (constexprs of every kernel), not autotuned.
 
     Each input feature has KP slots (K bases, the SiLU slot, zero padding); a step of a kernel
-    covers BLOCK_I features times KC of their slots, ``BLOCK_I * KC`` columns in all (64 for half
-    precision, 32 otherwise): several features of a narrow layer, or a chunk of a wide one's slots.
+    covers BLOCK_I features times KC <= 32 of their slots, ``BLOCK_I * KC`` columns in all (64 for half
+    precision up to K + 1 = 32, else 32); a layer with K + 1 > 32 has its slots taken in chunks.
     """
 
     kp: int  # slots per feature: a power of two >= 16
@@ -45,19 +45,20 @@ class Tiles(NamedTuple):
 
 
 def tiles(num_bases: int, embedding_dim: int = 1, hidden_dim: int = 1, precision: str = HALF,
-          knot_triangle: bool = False) -> Tiles:
-    """Tiles of a layer. ``knot_triangle``: bases from loaded knots at order >= 4, whose Cox–de Boor
-    triangle keeps 2k + 1 feature-sized tiles live, so its steps are half as wide."""
+          heavy_bases: bool = False) -> Tiles:
+    """Tiles of a layer; ``heavy_bases``: Cox–de Boor on loaded knots at order >= 4 (2k + 2 knots and
+    k + 1 bases live per input), which takes the narrow steps."""
     kp = max(MIN_DOT, triton.next_power_of_2(num_bases + 1))
-    width = (64 if precision == HALF else 32) // (2 if knot_triangle else 1)
-    kc = min(kp, width)
+    kc = min(kp, 32)  # wider chunks of slots spill
+    width = 64 if precision == HALF and kp <= 32 and not heavy_bases else 32
     dp = max(MIN_DOT, triton.next_power_of_2(embedding_dim))
     block_h = 2 * MIN_DOT if precision == HALF and hidden_dim > MIN_DOT else MIN_DOT
     return Tiles(kp, kc, width // kc, dp, block_h)
 
 
 def _config(num_warps: int = 4, num_stages: int = 2, **blocks) -> triton.Config:
-    return triton.Config(blocks, num_warps=num_warps, num_stages=num_stages)
+    # ptxas (12.9) may hold a kernel to 128 registers and spill unless told the full 255 are allowed.
+    return triton.Config(blocks, num_warps=num_warps, num_stages=num_stages, maxnreg=255)
 
 
 def _per_precision(interpreted: triton.Config, compiled: Dict[str, List[triton.Config]]):
@@ -65,11 +66,19 @@ def _per_precision(interpreted: triton.Config, compiled: Dict[str, List[triton.C
 
 
 # Forward and dx pass: BLOCK_B rows of the batch, BLOCK_O outputs per tile (forward) or loop step (dx).
-ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
+# MetaKAN also generates weights for BLOCK_O * BLOCK_I edges per step: BLOCK_B = 128 spills there
+# (d > 4 or order-5 knots), so its tiles stay at 64 x 64.
+KAN_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
     HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 2, BLOCK_B=64, BLOCK_O=128),
            _config(8, 2, BLOCK_B=128, BLOCK_O=64)],
     SINGLE: [_config(4, 1, BLOCK_B=32, BLOCK_O=32), _config(8, 2, BLOCK_B=64, BLOCK_O=32)],
     DOUBLE: [_config(8, 2, BLOCK_B=32, BLOCK_O=32)],
+})
+META_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
+    HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 3, BLOCK_B=64, BLOCK_O=64),
+           _config(8, 2, BLOCK_B=32, BLOCK_O=64)],
+    SINGLE: KAN_ROW_CONFIGS[SINGLE],
+    DOUBLE: KAN_ROW_CONFIGS[DOUBLE],
 })
 
 # Parameter pass: BLOCK_B rows per step of its loop over the batch.

@@ -3,12 +3,12 @@
 import triton
 import triton.language as tl
 
-from .configs import ROW_CONFIGS, autotuned
+from .configs import KAN_ROW_CONFIGS, META_ROW_CONFIGS, autotuned
 from .precision import operand, to_acc
 from .spline import feature_tile
 from .weights import weight_tile
 
-_KEY = ["B", "I", "O", "NUM_BASES", "D", "H", "GENERATE"]
+_KEY = ["B", "I", "O", "NUM_BASES", "D", "H"]
 
 
 @triton.jit
@@ -49,4 +49,5 @@ def _fwd_kernel(
     tl.store(y_ptr + b[:, None] * O + o[None, :], acc.to(dtype), mask=b_ok[:, None] & (o[None, :] < O))
 
 
-FWD_KERNELS = autotuned(_fwd_kernel, ROW_CONFIGS, _KEY)
+# by op ("kan", "metakan"), then precision class
+FWD_KERNELS = {"kan": autotuned(_fwd_kernel, KAN_ROW_CONFIGS, _KEY), "metakan": autotuned(_fwd_kernel, META_ROW_CONFIGS, _KEY)}

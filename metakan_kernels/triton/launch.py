@@ -76,8 +76,8 @@ def spline_settings(x, grid, grid_size: int, spline_order: int, lo: float, hi: f
 
 
 def layer_tiles(spline: Dict[str, object], dtype: torch.dtype, embedding_dim: int = 1, hidden_dim: int = 1) -> Tiles:
-    knot_triangle = not spline["UNIFORM"] and spline["ORDER"] >= 4
-    return tiles(spline["NUM_BASES"], embedding_dim, hidden_dim, precision_of(dtype), knot_triangle)
+    heavy_bases = not spline["UNIFORM"] and spline["ORDER"] >= 4
+    return tiles(spline["NUM_BASES"], embedding_dim, hidden_dim, precision_of(dtype), heavy_bases)
 
 
 def _tile_settings(t: Tiles) -> Dict[str, int]:
@@ -117,13 +117,15 @@ def _rows_grid(rows: int, cols: int, col_block: Optional[int] = None):
 def fwd_launches(x, y, spline: Dict[str, object], weights: Dict[str, object]) -> List[Launch]:
     (batch, in_features), out_features = x.shape, y.shape[1]
     args = dict(x_ptr=x, y_ptr=y, B=batch, I=in_features, O=out_features, **spline, **weights)
-    return [Launch(FWD_KERNELS[precision_of(x.dtype)], args, _rows_grid(batch, out_features))]
+    kernel = FWD_KERNELS["metakan" if weights["GENERATE"] else "kan"][precision_of(x.dtype)]
+    return [Launch(kernel, args, _rows_grid(batch, out_features))]
 
 
 def dx_launches(dy, x, dx, spline, weights) -> List[Launch]:
     (batch, in_features), out_features = x.shape, dy.shape[1]
     args = dict(dy_ptr=dy, x_ptr=x, dx_ptr=dx, B=batch, I=in_features, O=out_features, **spline, **weights)
-    return [Launch(BWD_DX_KERNELS[precision_of(x.dtype)], args, _rows_grid(batch, in_features, weights["BLOCK_I"]))]
+    kernel = BWD_DX_KERNELS["metakan" if weights["GENERATE"] else "kan"][precision_of(x.dtype)]
+    return [Launch(kernel, args, _rows_grid(batch, in_features, weights["BLOCK_I"]))]
 
 
 def _param_tiles(out_features: int, in_features: int, block_i: int) -> int:
