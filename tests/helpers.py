@@ -33,3 +33,20 @@ def write_cifar_batch(path, n, seed):
     with open(path, "wb") as f:
         pickle.dump(batch, f)
     return batch
+
+
+# absolute slack of the low-precision rule, relative to the largest exact value
+LOW_PRECISION_ATOL = {torch.float16: 1e-3, torch.bfloat16: 8e-3}
+
+
+def assert_close_low_precision(actual: torch.Tensor, exact: torch.Tensor, plain: torch.Tensor, name: str) -> None:
+    """float16/bfloat16 rule: the error of ``actual`` against ``exact`` (the float32 reference on the
+    same rounded inputs) is at most twice that of ``plain`` (the reference run in the low dtype)
+    plus an absolute slack."""
+    assert actual.dtype == plain.dtype and actual.shape == exact.shape, f"{name}: {actual.dtype} {tuple(actual.shape)}"
+    if exact.numel() == 0:
+        return
+    slack = LOW_PRECISION_ATOL[plain.dtype] * exact.abs().max().item()
+    allowed = 2 * (plain.float() - exact).abs().max().item() + slack
+    error = (actual.float() - exact).abs().max().item()
+    assert error <= allowed, f"{name} differs: max error {error:.3g} > allowed {allowed:.3g}"

@@ -1,0 +1,94 @@
+"""Tile sizes and autotune configurations of the Triton kernels, shared by the launchers and the AOT compile check.
+
+Tiles depend on the precision class of the inputs: float16/bfloat16 ("half") take the widest
+tiles; float32 ("single", three TF32 products per tile for float32 accuracy) and float64
+("double") need narrower ones to stay within 255 registers without spilling (see ``aot.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, NamedTuple
+
+import triton
+
+# Read when the kernels are decorated: the interpreter runs one configuration (it cannot benchmark),
+# and its tiles are small so that the tests' few-row shapes still cross tile boundaries.
+INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+HALF, SINGLE, DOUBLE = "half", "single", "double"
+PRECISIONS = (HALF, SINGLE, DOUBLE)
+
+MIN_DOT = 16  # smallest tl.dot dimension the compiler accepts
+PARAMS_BLOCK_O = 16  # outputs per tile of the parameter pass (its meta-MLP backward holds [16 * BLOCK_I, H] tiles)
+PARAMS_BLOCK_H = 16  # hidden units per chunk of that backward (wider chunks spill)
+MAX_PARTIAL_ROWS = 1024  # programs of the MetaKAN parameter pass: bounds its partial sums of the meta-MLP gradients
+
+
+class Tiles(NamedTuple):
+    """Padded sizes fixed by a layer's shape and precision (constexprs of every kernel), not autotuned.
+
+    Each input feature has KP slots (K bases, the SiLU slot, zero padding); a step of a kernel
+    covers BLOCK_I features times KC <= 32 of their slots, ``BLOCK_I * KC`` columns in all (64 for half
+    precision up to K + 1 = 32, else 32); a layer with K + 1 > 32 has its slots taken in chunks.
+    """
+
+    kp: int  # slots per feature: a power of two >= 16
+    kc: int  # slots per step
+    block_i: int  # features per step
+    dp: int  # embedding_dim padded for tl.dot
+    block_h: int  # hidden units per chunk of the meta-MLP
+
+    @property
+    def slot_chunks(self) -> int:
+        return self.kp // self.kc
+
+
+def tiles(num_bases: int, embedding_dim: int = 1, hidden_dim: int = 1, precision: str = HALF,
+          heavy_bases: bool = False) -> Tiles:
+    """Tiles of a layer; ``heavy_bases``: Cox–de Boor on loaded knots at order >= 4 (2k + 2 knots and
+    k + 1 bases live per input), which takes the narrow steps."""
+    kp = max(MIN_DOT, triton.next_power_of_2(num_bases + 1))
+    kc = min(kp, 32)  # wider chunks of slots spill
+    width = 64 if precision == HALF and kp <= 32 and not heavy_bases else 32
+    dp = max(MIN_DOT, triton.next_power_of_2(embedding_dim))
+    block_h = 2 * MIN_DOT if precision == HALF and hidden_dim > MIN_DOT else MIN_DOT
+    return Tiles(kp, kc, width // kc, dp, block_h)
+
+
+def _config(num_warps: int = 4, num_stages: int = 2, **blocks) -> triton.Config:
+    # ptxas (12.9) may hold a kernel to 128 registers and spill unless told the full 255 are allowed.
+    return triton.Config(blocks, num_warps=num_warps, num_stages=num_stages, maxnreg=255)
+
+
+def _per_precision(interpreted: triton.Config, compiled: Dict[str, List[triton.Config]]):
+    return {p: [interpreted] for p in PRECISIONS} if INTERPRET else compiled
+
+
+# Forward and dx pass: BLOCK_B rows of the batch, BLOCK_O outputs per tile (forward) or loop step (dx).
+# MetaKAN also generates weights for BLOCK_O * BLOCK_I edges per step: BLOCK_B = 128 spills there
+# (d > 4 or order-5 knots), so its tiles stay at 64 x 64.
+KAN_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
+    HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 2, BLOCK_B=64, BLOCK_O=128),
+           _config(8, 2, BLOCK_B=128, BLOCK_O=64)],
+    SINGLE: [_config(4, 1, BLOCK_B=32, BLOCK_O=32), _config(8, 2, BLOCK_B=64, BLOCK_O=32)],
+    DOUBLE: [_config(8, 2, BLOCK_B=32, BLOCK_O=32)],
+})
+META_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
+    HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 3, BLOCK_B=64, BLOCK_O=64),
+           _config(8, 2, BLOCK_B=32, BLOCK_O=64)],
+    SINGLE: KAN_ROW_CONFIGS[SINGLE],
+    DOUBLE: KAN_ROW_CONFIGS[DOUBLE],
+})
+
+# Parameter pass: BLOCK_B rows per step of its loop over the batch.
+PARAMS_CONFIGS = _per_precision(_config(BLOCK_B=16), {
+    HALF: [_config(8, 2, BLOCK_B=64), _config(8, 1, BLOCK_B=128)],
+    SINGLE: [_config(4, 2, BLOCK_B=32), _config(8, 2, BLOCK_B=64)],
+    DOUBLE: [_config(4, 2, BLOCK_B=32)],
+})
+
+
+def autotuned(kernel, configs: Dict[str, List[triton.Config]], key: List[str]) -> Dict[str, object]:
+    """One autotuner per precision class around the same jitted kernel."""
+    return {precision: triton.autotune(configs=configs[precision], key=key)(kernel) for precision in PRECISIONS}
