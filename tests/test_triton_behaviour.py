@@ -94,8 +94,14 @@ def test_meta_learner_gradients_are_deterministic_and_atomics_agree(monkeypatch)
     for a, b, name in zip(first, second, ("embedding", "w1", "b1", "w2", "b2")):
         assert torch.equal(a, b), f"d{name} differs between two identical runs"
     monkeypatch.setenv(launch.ATOMICS_ENV, "1")
+    assert launch.use_atomics()
     for a, b, name in zip(grads(), first, ("embedding", "w1", "b1", "w2", "b2")):
         assert_close(a, b, f"d{name} with atomics")
+    mk.use_deterministic(True)  # overrides the atomics switch
+    try:
+        assert not launch.use_atomics()
+    finally:
+        mk.use_deterministic(False)
 
 
 def test_partial_sums_are_bounded(monkeypatch):

@@ -14,13 +14,15 @@ import torch
 import triton
 from torch.library import wrap_triton
 
+from ..config import deterministic
 from .backward_dx import BWD_DX_KERNELS
 from .backward_params import KAN_BWD_PARAMS_KERNELS, METAKAN_BWD_PARAMS_KERNELS
 from .configs import DOUBLE, HALF, INTERPRET, MAX_PARTIAL_ROWS, PARAMS_BLOCK_H, PARAMS_BLOCK_O, SINGLE, Tiles, tiles
 from .forward import FWD_KERNELS
 
 # The meta-learner's gradients are summed over per-program partial sums (deterministic) unless this
-# is set to 1, which adds them with float atomics instead (run-to-run differences in the last bits).
+# is set to 1, which adds them with float atomics instead (run-to-run differences in the last bits);
+# metakan_kernels.use_deterministic(True) or torch.use_deterministic_algorithms(True) overrides it.
 ATOMICS_ENV = "METAKAN_TRITON_ATOMICS"
 
 
@@ -36,7 +38,7 @@ class Launch(NamedTuple):
 
 
 def use_atomics() -> bool:
-    return os.environ.get(ATOMICS_ENV, "0") == "1"
+    return os.environ.get(ATOMICS_ENV, "0") == "1" and not deterministic()
 
 
 def precision_of(dtype: torch.dtype) -> str:
