@@ -81,5 +81,6 @@ cudaError_t backward_input(const LayerParams<T, float>& p, cudaStream_t stream) 
 
 #define DECLARE(T) template cudaError_t backward_input<T>(const LayerParams<T, float>&, cudaStream_t);
 METAKAN_CUDA_INSTANTIATE(DECLARE)
+#undef DECLARE
 
 }  // namespace metakan::cuda

@@ -188,5 +188,6 @@ cudaError_t backward_params(const LayerParams<T, float>& p, float* workspace, cu
   template cudaError_t backward_params<T>(const LayerParams<T, float>&, float*, cudaStream_t); \
   template int64_t params_workspace_elements<T>(const LayerParams<T, float>&);
 METAKAN_CUDA_INSTANTIATE(DECLARE)
+#undef DECLARE
 
 }  // namespace metakan::cuda

@@ -72,5 +72,6 @@ int64_t max_blocks(const LayerParams<T, float>& p) {
   template cudaError_t forward<T>(const LayerParams<T, float>&, cudaStream_t); \
   template int64_t max_blocks<T>(const LayerParams<T, float>&);
 METAKAN_CUDA_INSTANTIATE(DECLARE)
+#undef DECLARE
 
 }  // namespace metakan::cuda

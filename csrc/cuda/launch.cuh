@@ -1,4 +1,6 @@
 // Launching a fused kernel: dynamic shared memory beyond the default 48 KiB, and the launch's error.
+// A plain C++ compiler gets only the declaration: the CPU emulation of the kernels in csrc/tests
+// defines it (running each block on CPU threads).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -7,6 +9,7 @@
 
 namespace metakan::cuda {
 
+#if defined(__CUDACC__)
 template <typename Kernel, typename... Args>
 cudaError_t launch(Kernel kernel, int64_t blocks, size_t shared_bytes, cudaStream_t stream, Args... args) {
   if (blocks <= 0) return cudaSuccess;
@@ -18,6 +21,10 @@ cudaError_t launch(Kernel kernel, int64_t blocks, size_t shared_bytes, cudaStrea
   kernel<<<static_cast<unsigned>(blocks), kThreads, shared_bytes, stream>>>(args...);
   return cudaGetLastError();
 }
+#else
+template <typename Kernel, typename... Args>
+cudaError_t launch(Kernel kernel, int64_t blocks, size_t shared_bytes, cudaStream_t stream, Args... args);
+#endif
 
 }  // namespace metakan::cuda
 

@@ -4,7 +4,9 @@
 
 #include "macros.h"
 
-#if defined(__CUDACC__)
+// CUDA's 16-bit types: in CUDA code, and in the CPU emulation of the CUDA kernels (csrc/tests).
+#if defined(__CUDACC__) || defined(METAKAN_CUDA_EMULATION)
+#define METAKAN_HAS_CUDA_16BIT 1
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #endif
@@ -16,7 +18,7 @@ struct Cast {
   MK_HD static To apply(From v) { return static_cast<To>(v); }
 };
 
-#if defined(__CUDACC__)
+#if defined(METAKAN_HAS_CUDA_16BIT)
 template <typename From>
 struct Cast<__half, From> {
   MK_HD static __half apply(From v) { return __float2half_rn(static_cast<float>(v)); }
