@@ -13,14 +13,24 @@
 namespace metakan::cpu {
 namespace {
 
-constexpr int64_t kTileColumns = 256;    // inputs * W of a tile: enough for an efficient GEMM, L2-sized
-constexpr int64_t kTileOutputs = 256;    // outputs of a coefficient tile
-constexpr int64_t kTileRows = 128;       // batch rows of a forward or input-gradient tile
-constexpr int64_t kReduceRows = 256;     // batch rows per step of the parameter-gradient reduction
+// Sizes measured on the benchmark layer (B = 8192, I = O = 256, K = 8): tiles of a few hundred KiB,
+// in L2, with products large enough for the GEMM to run near its peak.
+constexpr int64_t kTileColumns = 384;    // at most inputs * W columns in a tile
+constexpr int64_t kTileOutputs = 256;    // at most this many outputs in a coefficient tile
+constexpr int64_t kTileRows = 192;       // batch rows of a forward or input-gradient tile
+constexpr int64_t kReduceRows = 384;     // batch rows per step of the parameter-gradient reduction
+constexpr int64_t kParamTasks = 8;       // (output tile, input tile) tasks the parameter pass aims for
 constexpr int64_t kGradientGroups = 64;  // fixed groups of tiles, each with its own meta-learner partial sums
 constexpr int64_t kParallelWork = 1 << 20;  // multiply-adds below which a pass runs on one thread
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The size of near-equal parts of n: as few parts as keep each at most `most`, but at least
+// `min_parts` of them where n allows.
+int64_t part_size(int64_t n, int64_t most, int64_t min_parts = 1) {
+  const int64_t parts = std::max(ceil_div(n, most), std::min(n, min_parts));
+  return std::max<int64_t>(ceil_div(n, std::max<int64_t>(parts, 1)), 1);
+}
 
 // One call's layer: its tiling, its grids and the tile routines the three passes share.
 template <typename T, typename K>
@@ -32,8 +42,9 @@ class Layer {
         bases_(p.spline.num_bases),
         uniform_(p.spline.lo, p.spline.step, p.spline.grid_size, p.spline.order),
         mlp_{p.w1, p.b1, p.w2, p.b2, p.embedding_dim, p.hidden_dim, p.spline.num_bases + 1, p.activation},
-        tile_inputs_(std::clamp<int64_t>(kTileColumns / width_, 1, std::max<int64_t>(p.in_features, 1))),
-        tile_outputs_(std::min(kTileOutputs, p.out_features)),
+        tile_inputs_(part_size(p.in_features, std::max<int64_t>(kTileColumns / width_, 1))),
+        tile_outputs_(part_size(p.out_features, kTileOutputs)),
+        task_inputs_(part_size(p.in_features, tile_inputs_, ceil_div(kParamTasks, ceil_div(p.out_features, tile_outputs_)))),
         parallel_(p.batch * p.in_features * width_ * p.out_features > kParallelWork) {}
 
   template <int P>
@@ -90,7 +101,7 @@ class Layer {
   template <int P>
   void backward_params(GemmFn<T> gemm) const {
     const int64_t batch = p_.batch;
-    const int64_t input_tiles = ceil_div(p_.in_features, tile_inputs_);
+    const int64_t input_tiles = ceil_div(p_.in_features, task_inputs_);
     const int64_t tasks = ceil_div(p_.out_features, tile_outputs_) * input_tiles;
     const bool meta = p_.is_meta();
     // KAN tiles write disjoint gradients; MetaKAN tiles add to the meta-learner's, per group.
@@ -99,16 +110,16 @@ class Layer {
     std::vector<double> partial(groups * count, 0.0);
 #pragma omp parallel if (parallel_)
     {
-      std::vector<T> feat(std::min(kReduceRows, batch) * tile_inputs_ * width_);
-      std::vector<T> grad(tile_outputs_ * tile_inputs_ * width_);  // dL/dcoefficient of the tile
+      std::vector<T> feat(std::min(kReduceRows, batch) * task_inputs_ * width_);
+      std::vector<T> grad(tile_outputs_ * task_inputs_ * width_);  // dL/dcoefficient of the tile
       std::vector<double> scratch(p_.embedding_dim + 2 * p_.hidden_dim);  // dz, activations, their gradients
 #pragma omp for schedule(dynamic, 1)
       for (int64_t group = 0; group < groups; ++group) {
         for (int64_t task = group * tasks / groups; task < (group + 1) * tasks / groups; ++task) {
           const int64_t o0 = task / input_tiles * tile_outputs_;
-          const int64_t i0 = task % input_tiles * tile_inputs_;
+          const int64_t i0 = task % input_tiles * task_inputs_;
           const int64_t outputs = std::min(tile_outputs_, p_.out_features - o0);
-          const int64_t inputs = std::min(tile_inputs_, p_.in_features - i0);
+          const int64_t inputs = std::min(task_inputs_, p_.in_features - i0);
           const int64_t cols = inputs * width_;
           for (int64_t b0 = 0; b0 < batch; b0 += kReduceRows) {
             const int64_t rows = std::min(kReduceRows, batch - b0);
@@ -249,6 +260,7 @@ class Layer {
   const MetaMlp<T> mlp_;
   const int64_t tile_inputs_;
   const int64_t tile_outputs_;
+  const int64_t task_inputs_;  // inputs of a parameter-pass task (smaller tiles, for enough tasks)
   const bool parallel_;  // worth waking the other threads for
 };
 

@@ -64,18 +64,19 @@ struct UniformGrid {
   A inv_step;
   int order;
   int intervals;  // G + 2k
+  A first;        // t_0
+  A end;          // t_{G+2k}
 
   MK_HD UniformGrid(double lo_, double step_, int grid_size, int order_)
-      : lo(A(lo_)), step(A(step_)), inv_step(A(1.0 / step_)), order(order_), intervals(grid_size + 2 * order_) {}
+      : lo(A(lo_)), step(A(step_)), inv_step(A(1.0 / step_)), order(order_), intervals(grid_size + 2 * order_),
+        first(knot(0)), end(knot(intervals)) {}
 
   MK_HD A knot(int j) const { return mul_rn(A(j - order), step) + lo; }
 
   // The span of x, or -1 when x is outside [t_0, t_{G+2k}) (or NaN).
   MK_HD int locate(A x) const {
-    using std::floor;
-    const A first = knot(0);
-    if (!(x >= first && x < knot(intervals))) return -1;
-    int s = int(floor((x - first) * inv_step));
+    if (!(x >= first && x < end)) return -1;
+    int s = int((x - first) * inv_step);  // x >= t_0, so truncation is floor (and cheaper)
     s = s < 0 ? 0 : (s >= intervals ? intervals - 1 : s);
     // The division above may land one interval off next to a knot; the knots themselves decide.
     if (x < knot(s)) {
