@@ -7,7 +7,7 @@ STAMP := $(VENV)/.metakan-installed
 NATIVE := build/.native-built
 NATIVE_LOG := build/native-build.log
 WHEEL := dist/.wheel-built
-CSRC := $(shell find csrc -type f)
+CSRC := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
 
 # The CUDA kernels are compiled wherever nvcc is found (no GPU needed to compile them); CI compiles
 # one architecture to save time.

@@ -215,7 +215,6 @@ void set_meta(LayerParams<T, K>& p, const Tensor& embedding, const Tensor& w1, c
   p.activation = static_cast<int>(activation);
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Running the kernels on the tensors' device.
 

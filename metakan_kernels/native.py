@@ -18,7 +18,6 @@ except ImportError as err:
         "pip install -e . --no-build-isolation (or make install)"
     ) from err
 
-INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 
 fused.register_fakes("native")
@@ -30,7 +29,7 @@ CPU_BACKEND = fused.FusedBackend(
     "cpu", OPS, ("cpu",),
     fused.FusedLimits(
         dtypes=(torch.float32, torch.float64), min_spline_order=0, max_num_bases=64,
-        max_embedding_dim=INT32_MAX, max_hidden_dim=INT32_MAX, max_elements=INT64_MAX,
+        max_embedding_dim=fused.INT32_MAX, max_hidden_dim=fused.INT32_MAX, max_elements=INT64_MAX,
     ),
 )
 
