@@ -139,8 +139,8 @@ def _commit() -> str:
 def _machine(device: str) -> dict:
     with open("/proc/cpuinfo") as f:
         cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.processor())
-    machine = {"cpu": cpu, "threads": torch.get_num_threads(), "python": platform.python_version(),
-               "torch": torch.__version__}
+    machine = {"cpu": cpu, "threads": torch.get_num_threads(), "load_average": os.getloadavg(),
+               "python": platform.python_version(), "torch": torch.__version__}
     if device == "cuda":
         machine["gpu"] = torch.cuda.get_device_name()
         try:

@@ -21,7 +21,7 @@ constexpr int64_t kTileRows = 192;       // batch rows of a forward or input-gra
 constexpr int64_t kReduceRows = 384;     // batch rows per step of the parameter-gradient reduction
 constexpr int64_t kParamTasks = 8;       // (output tile, input tile) tasks the parameter pass aims for
 constexpr int64_t kGradientGroups = 64;  // fixed groups of tiles, each with its own meta-learner partial sums
-constexpr int64_t kParallelWork = 1 << 20;  // multiply-adds below which a pass runs on one thread
+constexpr int64_t kParallelWork = 1 << 22;  // multiply-adds (about 2 ms of one core) below which a pass runs on one thread
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -30,6 +30,24 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t part_size(int64_t n, int64_t most, int64_t min_parts = 1) {
   const int64_t parts = std::max(ceil_div(n, most), std::min(n, min_parts));
   return std::max<int64_t>(ceil_div(n, std::max<int64_t>(parts, 1)), 1);
+}
+
+// Calls work(scratch, t) for t = 0 .. count - 1 with per-thread scratch = make_scratch(): over the
+// OpenMP threads when `parallel`, else here, outside any OpenMP construct (in an inactive region,
+// the BLAS under the tile products would start threads of its own on every call).
+template <typename MakeScratch, typename Work>
+void run_tasks(bool parallel, int64_t count, MakeScratch make_scratch, Work work) {
+  if (!parallel) {
+    auto scratch = make_scratch();
+    for (int64_t t = 0; t < count; ++t) work(scratch, t);
+    return;
+  }
+#pragma omp parallel
+  {
+    auto scratch = make_scratch();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < count; ++t) work(scratch, t);
+  }
 }
 
 // One call's layer: its tiling, its grids and the tile routines the three passes share.
@@ -58,17 +76,15 @@ class Layer {
         const int64_t cols = inputs * width_;
         coefficients(o0, outputs, i0, inputs, coef.data());
         const T beta = i0 == 0 ? T(0) : T(1);
-#pragma omp parallel if (parallel_)
-        {
-          std::vector<T> feat(kTileRows * cols);
-#pragma omp for schedule(static)
-          for (int64_t b0 = 0; b0 < batch; b0 += kTileRows) {
-            const int64_t rows = std::min(kTileRows, batch - b0);
-            features<P>(b0, rows, i0, inputs, feat.data());
-            gemm(false, true, rows, outputs, cols, feat.data(), cols, coef.data(), cols, beta,
-                 p_.y + b0 * p_.y_stride + o0, p_.y_stride);
-          }
-        }
+        run_tasks(
+            parallel_, ceil_div(batch, kTileRows), [&] { return std::vector<T>(kTileRows * cols); },
+            [&](std::vector<T>& feat, int64_t tile) {
+              const int64_t b0 = tile * kTileRows;
+              const int64_t rows = std::min(kTileRows, batch - b0);
+              features<P>(b0, rows, i0, inputs, feat.data());
+              gemm(false, true, rows, outputs, cols, feat.data(), cols, coef.data(), cols, beta,
+                   p_.y + b0 * p_.y_stride + o0, p_.y_stride);
+            });
       }
     }
   }
@@ -83,17 +99,16 @@ class Layer {
       for (int64_t o0 = 0; o0 < p_.out_features; o0 += tile_outputs_) {
         const int64_t outputs = std::min(tile_outputs_, p_.out_features - o0);
         coefficients(o0, outputs, i0, inputs, coef.data());
-#pragma omp parallel if (parallel_)
-        {
-          std::vector<T> grad(kTileRows * cols);  // dL/dfeature of the tile, from these outputs
-#pragma omp for schedule(static)
-          for (int64_t b0 = 0; b0 < batch; b0 += kTileRows) {
-            const int64_t rows = std::min(kTileRows, batch - b0);
-            gemm(false, false, rows, cols, outputs, p_.dy + b0 * p_.dy_stride + o0, p_.dy_stride, coef.data(), cols,
-                 T(0), grad.data(), cols);
-            input_grads<P>(b0, rows, i0, inputs, grad.data(), o0 > 0);
-          }
-        }
+        // grad: dL/dfeature of a batch tile, from these outputs
+        run_tasks(
+            parallel_, ceil_div(batch, kTileRows), [&] { return std::vector<T>(kTileRows * cols); },
+            [&](std::vector<T>& grad, int64_t tile) {
+              const int64_t b0 = tile * kTileRows;
+              const int64_t rows = std::min(kTileRows, batch - b0);
+              gemm(false, false, rows, cols, outputs, p_.dy + b0 * p_.dy_stride + o0, p_.dy_stride, coef.data(),
+                   cols, T(0), grad.data(), cols);
+              input_grads<P>(b0, rows, i0, inputs, grad.data(), o0 > 0);
+            });
       }
     }
   }
@@ -108,33 +123,36 @@ class Layer {
     const int64_t groups = meta ? std::min(tasks, kGradientGroups) : tasks;
     const int64_t count = meta ? p_.meta_param_count() : 0;
     std::vector<double> partial(groups * count, 0.0);
-#pragma omp parallel if (parallel_)
-    {
-      std::vector<T> feat(std::min(kReduceRows, batch) * task_inputs_ * width_);
-      std::vector<T> grad(tile_outputs_ * task_inputs_ * width_);  // dL/dcoefficient of the tile
-      std::vector<double> scratch(p_.embedding_dim + 2 * p_.hidden_dim);  // dz, activations, their gradients
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t group = 0; group < groups; ++group) {
-        for (int64_t task = group * tasks / groups; task < (group + 1) * tasks / groups; ++task) {
-          const int64_t o0 = task / input_tiles * tile_outputs_;
-          const int64_t i0 = task % input_tiles * task_inputs_;
-          const int64_t outputs = std::min(tile_outputs_, p_.out_features - o0);
-          const int64_t inputs = std::min(task_inputs_, p_.in_features - i0);
-          const int64_t cols = inputs * width_;
-          for (int64_t b0 = 0; b0 < batch; b0 += kReduceRows) {
-            const int64_t rows = std::min(kReduceRows, batch - b0);
-            features<P>(b0, rows, i0, inputs, feat.data());
-            gemm(true, false, outputs, cols, rows, p_.dy + b0 * p_.dy_stride + o0, p_.dy_stride, feat.data(), cols,
-                 b0 == 0 ? T(0) : T(1), grad.data(), cols);
-          }
-          if (meta) {
-            meta_grads(o0, outputs, i0, inputs, grad.data(), scratch.data(), partial.data() + group * count);
-          } else {
-            coef_grads(o0, outputs, i0, inputs, grad.data());
-          }
+    struct Scratch {
+      std::vector<T> feat;       // features of a batch step
+      std::vector<T> grad;       // dL/dcoefficient of the tile
+      std::vector<double> meta;  // dz, hidden activations, their gradients
+    };
+    auto make_scratch = [&] {
+      return Scratch{std::vector<T>(std::min(kReduceRows, batch) * task_inputs_ * width_),
+                     std::vector<T>(tile_outputs_ * task_inputs_ * width_),
+                     std::vector<double>(p_.embedding_dim + 2 * p_.hidden_dim)};
+    };
+    run_tasks(parallel_, groups, make_scratch, [&](Scratch& scratch, int64_t group) {
+      for (int64_t task = group * tasks / groups; task < (group + 1) * tasks / groups; ++task) {
+        const int64_t o0 = task / input_tiles * tile_outputs_;
+        const int64_t i0 = task % input_tiles * task_inputs_;
+        const int64_t outputs = std::min(tile_outputs_, p_.out_features - o0);
+        const int64_t inputs = std::min(task_inputs_, p_.in_features - i0);
+        const int64_t cols = inputs * width_;
+        for (int64_t b0 = 0; b0 < batch; b0 += kReduceRows) {
+          const int64_t rows = std::min(kReduceRows, batch - b0);
+          features<P>(b0, rows, i0, inputs, scratch.feat.data());
+          gemm(true, false, outputs, cols, rows, p_.dy + b0 * p_.dy_stride + o0, p_.dy_stride, scratch.feat.data(),
+               cols, b0 == 0 ? T(0) : T(1), scratch.grad.data(), cols);
+        }
+        if (meta) {
+          meta_grads(o0, outputs, i0, inputs, scratch.grad.data(), scratch.meta.data(), partial.data() + group * count);
+        } else {
+          coef_grads(o0, outputs, i0, inputs, scratch.grad.data());
         }
       }
-    }
+    });
     if (meta) reduce_meta_grads(partial, groups);
   }
 
@@ -179,23 +197,20 @@ class Layer {
   // generated by the meta-learner from the edge's embedding.
   void coefficients(int64_t o0, int64_t outputs, int64_t i0, int64_t inputs, T* out) const {
     const int64_t ld = inputs * width_;
-#pragma omp parallel if (parallel_)
-    {
-    std::vector<T> act(p_.hidden_dim);
-#pragma omp for schedule(static)
-    for (int64_t o = 0; o < outputs; ++o) {
-      for (int64_t c = 0; c < inputs; ++c) {
-        const int64_t edge = (o0 + o) * p_.in_features + i0 + c;
-        T* w = out + o * ld + c * width_;
-        if (p_.is_meta()) {
-          meta_forward<T>(mlp_, p_.embedding + edge * p_.embedding_dim, act.data(), w);
-        } else {
-          std::copy_n(p_.coef + edge * bases_, bases_, w);
-          if (p_.base_weight) w[bases_] = p_.base_weight[edge];
-        }
-      }
-    }
-    }
+    run_tasks(
+        parallel_, outputs, [&] { return std::vector<T>(p_.hidden_dim); },
+        [&](std::vector<T>& act, int64_t o) {
+          for (int64_t c = 0; c < inputs; ++c) {
+            const int64_t edge = (o0 + o) * p_.in_features + i0 + c;
+            T* w = out + o * ld + c * width_;
+            if (p_.is_meta()) {
+              meta_forward<T>(mlp_, p_.embedding + edge * p_.embedding_dim, act.data(), w);
+            } else {
+              std::copy_n(p_.coef + edge * bases_, bases_, w);
+              if (p_.base_weight) w[bases_] = p_.base_weight[edge];
+            }
+          }
+        });
   }
 
   void coef_grads(int64_t o0, int64_t outputs, int64_t i0, int64_t inputs, const T* grad) const {
