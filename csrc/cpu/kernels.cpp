@@ -21,7 +21,9 @@ constexpr int64_t kTileRows = 192;       // batch rows of a forward or input-gra
 constexpr int64_t kReduceRows = 384;     // batch rows per step of the parameter-gradient reduction
 constexpr int64_t kParamTasks = 8;       // (output tile, input tile) tasks the parameter pass aims for
 constexpr int64_t kGradientGroups = 64;  // fixed groups of tiles, each with its own meta-learner partial sums
-constexpr int64_t kParallelWork = 1 << 22;  // multiply-adds (about 2 ms of one core) below which a pass runs on one thread
+// Multiply-adds (about 2 ms of one core) below which a pass runs on one thread: waking the others
+// costs more than it saves on a busy machine.
+constexpr int64_t kParallelWork = 1 << 22;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -44,8 +44,8 @@ __device__ void coef_tile_grads(const LayerParams<T, float>& p, int64_t o0, int6
   }
 }
 
-// The meta-learner's backward for the tile's edges (o, ci), kMetaEdges at a time; grad[o][ci*W + m]
-// is dL/dw_m of the edge. act and dpre stage [kMetaEdges][H + 1] floats; `partial` is this block's
+// The meta-learner's backward for the tile's edges (o, ci), meta_step_edges(H) at a time; grad[o][ci*W + m]
+// is dL/dw_m of the edge. act and dpre stage [edges][H + 1] floats each; `partial` is this block's
 // row of partial sums (w1, b1, w2, b2), each entry owned by one thread.
 template <typename T>
 __device__ void meta_tile_grads(const LayerParams<T, float>& p, int64_t o0, int64_t i0, int inputs,
@@ -62,8 +62,9 @@ __device__ void meta_tile_grads(const LayerParams<T, float>& p, int64_t o0, int6
   const int64_t w2_end = b1_end + int64_t(width) * hidden;
   auto edge_index = [&](int e) { return (o0 + e / inputs) * p.in_features + i0 + e % inputs; };
   auto dout = [&](int e) { return grad + (e / inputs) * kLdCols + (e % inputs) * width; };
-  for (int e0 = 0; e0 < edges; e0 += kMetaEdges) {
-    const int n = edges - e0 < kMetaEdges ? edges - e0 : kMetaEdges;
+  const int step = meta_step_edges(hidden);
+  for (int e0 = 0; e0 < edges; e0 += step) {
+    const int n = edges - e0 < step ? edges - e0 : step;
     for (int idx = threadIdx.x; idx < n * hidden; idx += kThreads) {
       const int e = idx / hidden;
       const int h = idx % hidden;
@@ -110,7 +111,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   T* features = reinterpret_cast<T*>(smem + align128(kRows * kLdOuts * sizeof(T)));     // [kRows][kLdCols]
   float* grad = reinterpret_cast<float*>(smem);                                        // [kOuts][kLdCols], after
   float* act = reinterpret_cast<float*>(smem + params_region_bytes<T>());              // meta-learner scratch
-  float* dpre = act + kMetaEdges * (p.hidden_dim + 1);
+  float* dpre = act + meta_step_edges(p.hidden_dim) * (p.hidden_dim + 1);
 
   const int width = p.width();
   const int step = tile_inputs(width, p.in_features);
