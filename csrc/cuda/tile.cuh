@@ -20,6 +20,7 @@ constexpr int kThreads = 256;     // 8 warps
 constexpr int kMinBlocks = 2;     // blocks per SM the register budget must allow (up to 128 registers)
 constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 64;         // batch rows of a tile
+constexpr int kRowTiles = 2;      // batch tiles of a forward / input-gradient block, sharing its coefficient tiles
 constexpr int kOuts = 64;         // outputs of a tile
 constexpr int kCols = 80;         // feature columns of a tile (whole inputs of W columns; 80 >= 65 = max W)
 constexpr int kPad = 8;           // row padding of shared tiles: fewer bank conflicts, WMMA alignment kept
