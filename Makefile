@@ -58,14 +58,17 @@ wheel: $(WHEEL)
 
 $(WHEEL): $(CSRC) setup.py pyproject.toml $(shell find metakan_kernels python -name '*.py') | $(STAMP)
 	rm -f dist/metakan-*.whl
+	@mkdir -p build
 	@echo "building the wheel (log: build/wheel-build.log)"
 	@$(BIN)/python -m pip wheel -v --no-build-isolation --no-deps -w dist . > build/wheel-build.log 2>&1 \
 		|| (tail -60 build/wheel-build.log; exit 1)
 	ls dist/metakan-*.whl
 	touch $@
 
-# The header-math unit tests (and, where the CUDA toolkit is known, _C built by CMake from the same sources).
+# The C++ unit tests (header math; the CUDA kernels emulated on CPU threads) and, where the CUDA
+# toolkit is known (torch's CMake config needs it), _C built by CMake from the same sources.
 ctest: | $(STAMP)
+	@mkdir -p build
 	cmake -S . -B build/cmake $(if $(shell command -v ninja),-G Ninja) -DPython_EXECUTABLE=$(abspath $(BIN)/python) \
 		-DMETAKAN_BUILD_EXTENSION=$(CMAKE_EXTENSION) $(if $(CUDA_HOME),-DCUDA_TOOLKIT_ROOT_DIR=$(CUDA_HOME)) \
 		> build/cmake-configure.log 2>&1 || (tail -40 build/cmake-configure.log; exit 1)
