@@ -1,35 +1,89 @@
-# `make demo`, `make test` and `make bench` each set up .venv on first use (torch, triton, this package and its
-# extras), then run. CI calls `make test` through .ci/run.
+# `make demo` and `make test` each set up .venv on first use (torch, triton, this package and its
+# extras, the compiled extension metakan_kernels._C), then run; `make bench` the same, then benchmarks.
+# CI calls `make test` through .ci/run.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.metakan-installed
+NATIVE := build/.native-built
+NATIVE_LOG := build/native-build.log
+WHEEL := dist/.wheel-built
+CSRC := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
 
-.PHONY: demo test install bench bench-full clean
+# The CUDA kernels are compiled wherever nvcc is found (no GPU needed to compile them); CI compiles
+# one architecture to save time.
+ifneq ($(wildcard /usr/local/cuda/bin/nvcc),)
+export CUDA_HOME ?= /usr/local/cuda
+export METAKAN_FORCE_CUDA_BUILD ?= 1
+endif
+ifdef CI
+export TORCH_CUDA_ARCH_LIST ?= 9.0
+endif
+CMAKE_EXTENSION := $(if $(CUDA_HOME),ON,OFF)
+EDITABLE_INSTALL = $(BIN)/python -m pip install -v --no-build-isolation -e ".[dev,tasks,triton]"
 
-demo: $(STAMP)
+# Run a build step quietly into $(NATIVE_LOG); show its end if it fails, else each CUDA kernel's
+# registers and spills (a spill fails the build).
+define build_native
+	@mkdir -p build
+	@echo "building metakan_kernels._C (log: $(NATIVE_LOG))"
+	@$(1) > $(NATIVE_LOG) 2>&1 || (tail -60 $(NATIVE_LOG); exit 1)
+	@$(BIN)/python csrc/ptxas_report.py $(NATIVE_LOG)
+endef
+
+.PHONY: demo test install wheel ctest bench bench-full clean
+
+demo: install
 	$(BIN)/metakan demo
 
 # The pytest-benchmark suite in bench/ is collected and run once, untimed (--benchmark-disable).
-test: $(STAMP)
+test: install ctest $(WHEEL)
 	$(BIN)/python -m pytest --benchmark-disable
 
 # Benchmarks: rows appended to bench/results/DEVICE.csv, bench/results/LATEST.md, plots.
 # Pass options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--threads 1" or "--device cuda".
-bench: $(STAMP)
+bench: install
 	$(BIN)/metakan bench --quick $(BENCH_ARGS)
 
-bench-full: $(STAMP)
+bench-full: install
 	$(BIN)/metakan bench --full $(BENCH_ARGS)
 
-install: $(STAMP)
+install: $(STAMP) $(NATIVE)
 
+# The environment and the editable install, which builds _C.
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet setuptools wheel
 	$(BIN)/python -m pip install --quiet torch
-	$(BIN)/python -m pip install --quiet --no-build-isolation -e ".[dev,tasks,triton]"
+	$(call build_native,$(EDITABLE_INSTALL))
+	touch $(NATIVE) $@
+
+# _C again, incrementally, when a file in csrc/ changed since.
+$(NATIVE): $(CSRC) | $(STAMP)
+	$(call build_native,$(BIN)/python setup.py build_ext --inplace)
 	touch $@
 
+# dist/metakan-<version>-<tags>.whl with the compiled _C inside.
+wheel: $(WHEEL)
+
+$(WHEEL): $(CSRC) setup.py pyproject.toml $(shell find metakan_kernels python -name '*.py') | $(STAMP)
+	rm -f dist/metakan-*.whl
+	@mkdir -p build
+	@echo "building the wheel (log: build/wheel-build.log)"
+	@$(BIN)/python -m pip wheel -v --no-build-isolation --no-deps -w dist . > build/wheel-build.log 2>&1 \
+		|| (tail -60 build/wheel-build.log; exit 1)
+	ls dist/metakan-*.whl
+	touch $@
+
+# The C++ unit tests (header math; the CUDA kernels emulated on CPU threads) and, where the CUDA
+# toolkit is known (torch's CMake config needs it), _C built by CMake from the same sources.
+ctest: | $(STAMP)
+	@mkdir -p build
+	cmake -S . -B build/cmake $(if $(shell command -v ninja),-G Ninja) -DPython_EXECUTABLE=$(abspath $(BIN)/python) \
+		-DMETAKAN_BUILD_EXTENSION=$(CMAKE_EXTENSION) $(if $(CUDA_HOME),-DCUDA_TOOLKIT_ROOT_DIR=$(CUDA_HOME)) \
+		> build/cmake-configure.log 2>&1 || (tail -40 build/cmake-configure.log; exit 1)
+	cmake --build build/cmake
+	ctest --test-dir build/cmake --output-on-failure
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info metakan_kernels/_C*.so

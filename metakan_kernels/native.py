@@ -1,0 +1,56 @@
+"""Backends of the compiled extension ``metakan_kernels._C``: fused C++/OpenMP ("cpu") and CUDA ("cuda") kernels.
+
+The extension defines the ``metakan::native_*`` ops (one op per pass, dispatched by device); this module
+adds their fake implementations and the shared autograd wiring of :mod:`metakan_kernels.fused`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import fused
+
+try:
+    from . import _C
+except ImportError as err:
+    raise ImportError(
+        f"the compiled extension metakan_kernels._C is not built ({err}); build it in the source tree with "
+        "pip install -e . --no-build-isolation (or make install)"
+    ) from err
+
+INT64_MAX = 2**63 - 1
+
+fused.register_fakes("native")
+OPS = fused.FusedOps("native")
+fused.register_autograd(OPS)
+
+# Index arithmetic is 64-bit throughout; d and H are plain ints in the kernels.
+CPU_BACKEND = fused.FusedBackend(
+    "cpu", OPS, ("cpu",),
+    fused.FusedLimits(
+        dtypes=(torch.float32, torch.float64), min_spline_order=0, max_num_bases=64,
+        max_embedding_dim=fused.INT32_MAX, max_hidden_dim=fused.INT32_MAX, max_elements=INT64_MAX,
+    ),
+)
+
+_CUDA_BACKEND = fused.FusedBackend(
+    "cuda", OPS, ("cuda",),
+    fused.FusedLimits(
+        dtypes=(torch.float32, torch.float16, torch.bfloat16), min_spline_order=0, max_num_bases=64,
+        max_embedding_dim=16, max_hidden_dim=128, max_elements=INT64_MAX,
+    ),
+)
+
+
+def __getattr__(name: str):
+    """``CUDA_BACKEND`` exists only where the extension has its CUDA kernels and a GPU is present."""
+    if name != "CUDA_BACKEND":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not _C.with_cuda:
+        raise RuntimeError(
+            "metakan_kernels._C was built without its CUDA kernels (torch without CUDA, nvcc not found, "
+            "no GPU at build time, or METAKAN_SKIP_CUDA_BUILD=1)"
+        )
+    if not torch.cuda.is_available():
+        raise RuntimeError("no CUDA GPU is present")
+    return _CUDA_BACKEND
