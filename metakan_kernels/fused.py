@@ -54,6 +54,9 @@ class FusedLimits(NamedTuple):
     max_embedding_dim: int = 16
     max_hidden_dim: int = 128
     max_elements: int = INT32_MAX  # largest tensor the kernels' index arithmetic can address
+    # Low-precision dtypes the kernels lack but take through float32: the inputs (already rounded to
+    # that dtype) are widened, the kernels accumulate in float32 and the result is rounded back.
+    upcast: tuple = ()
 
 
 class FusedOps:
@@ -165,6 +168,10 @@ def register_autograd(ops: FusedOps) -> None:
     torch.library.register_autograd(ops.metakan_fwd, partial(_metakan_backward, ops), setup_context=_metakan_setup)
 
 
+def _widen(*tensors: Optional[torch.Tensor]) -> tuple:
+    return tuple(None if t is None else t.float() for t in tensors)
+
+
 def _contiguous(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if t is None else t.contiguous()
 
@@ -183,8 +190,8 @@ class FusedBackend(Backend):
         if reason is not None:
             return reason
         limits = self.limits
-        if dtype not in limits.dtypes:
-            names = ", ".join(str(d).replace("torch.", "") for d in limits.dtypes)
+        if dtype not in limits.dtypes + limits.upcast:
+            names = ", ".join(str(d).replace("torch.", "") for d in limits.dtypes + limits.upcast)
             return f"supports {names}, got {str(dtype).replace('torch.', '')}"
         if spec.spline_order < limits.min_spline_order:
             return f"needs spline_order >= {limits.min_spline_order}, got {spec.spline_order}"
@@ -216,6 +223,8 @@ class FusedBackend(Backend):
         return grid.to(torch.float64 if x.dtype == torch.float64 else torch.float32).contiguous()
 
     def kan_linear(self, x, coef, base_weight, spec, grid):
+        if x.dtype in self.limits.upcast:
+            return self.kan_linear(*_widen(x, coef, base_weight), spec, grid).to(x.dtype)
         if self._empty_call(x, coef.shape[0]):  # nothing to launch; the reference gives the empty result
             return reference.kan_linear_ref(x, coef, base_weight, knots_or_uniform(x, spec, grid), spec.spline_order)
         return self.ops.kan_fwd(
@@ -224,6 +233,9 @@ class FusedBackend(Backend):
         )
 
     def metakan_linear(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
+        if x.dtype in self.limits.upcast:
+            widened = _widen(x, embedding, w1, b1, w2, b2)
+            return self.metakan_linear(*widened, spec, grid, meta_activation).to(x.dtype)
         if self._empty_call(x, embedding.shape[0]):
             knots = knots_or_uniform(x, spec, grid)
             return reference.metakan_linear_ref(x, embedding, w1, b1, w2, b2, knots, spec.spline_order, meta_activation)

@@ -30,6 +30,7 @@ CPU_BACKEND = fused.FusedBackend(
     fused.FusedLimits(
         dtypes=(torch.float32, torch.float64), min_spline_order=0, max_num_bases=64,
         max_embedding_dim=fused.INT32_MAX, max_hidden_dim=fused.INT32_MAX, max_elements=INT64_MAX,
+        upcast=(torch.bfloat16, torch.float16),  # e.g. under torch.autocast on CPU
     ),
 )
 

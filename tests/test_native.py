@@ -182,8 +182,23 @@ def test_torch_compile_fullgraph():
 
 def test_auto_picks_cpu_and_limits():
     assert mk.resolve_backend("auto", "cpu", torch.float32) == "cpu"
-    assert mk.resolve_backend("auto", "cpu", torch.float16) == "reference"
     limits = native.CPU_BACKEND.limits
     assert limits.min_spline_order == 0 and limits.max_num_bases == 64 and limits.max_elements == 2**63 - 1
-    with pytest.raises(ValueError, match="backend 'cpu' cannot run this call: supports float32, float64, got bfloat16"):
-        mk.kan_linear(*(t.bfloat16() for t in (torch.randn(2, 3), torch.randn(2, 3, 8), torch.randn(2, 3))), backend="cpu")
+    with pytest.raises(ValueError, match=r"backend 'cpu' cannot run this call: needs grid_size \+ spline_order <= 64, got 68"):
+        mk.kan_linear(torch.randn(2, 3), torch.randn(2, 3, 68), None, grid_size=65, backend="cpu")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_runs_through_float32(dtype):
+    """bfloat16/float16 inputs (as under torch.autocast) are widened, computed in float32, rounded back."""
+    assert mk.resolve_backend("auto", "cpu", dtype) == "cpu"
+    x, coef, base_weight = (t.to(dtype).requires_grad_() for t in (torch.randn(9, 3), torch.randn(2, 3, 8), torch.randn(2, 3)))
+    y = mk.kan_linear(x, coef, base_weight, backend="cpu")
+    assert y.dtype == dtype
+    want = mk.kan_linear(x.float(), coef.float(), base_weight.float(), backend="reference")
+    torch.testing.assert_close(y, want.to(dtype))
+    grads = torch.autograd.grad(y.float().sum(), (x, coef, base_weight))
+    wants = torch.autograd.grad(want.sum(), (x, coef, base_weight))
+    for got, expected in zip(grads, wants):
+        assert got.dtype == dtype
+        torch.testing.assert_close(got, expected.to(dtype))
