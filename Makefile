@@ -31,7 +31,7 @@ define build_native
 	@$(BIN)/python csrc/ptxas_report.py $(NATIVE_LOG)
 endef
 
-.PHONY: demo test install wheel ctest bench bench-full clean
+.PHONY: demo test install wheel ctest bench bench-full bench-step clean
 
 demo: install
 	$(BIN)/metakan demo
@@ -47,6 +47,9 @@ bench: install
 
 bench-full: install
 	$(BIN)/metakan bench --full $(BENCH_ARGS)
+
+bench-step: install
+	$(BIN)/metakan bench --preset step $(BENCH_ARGS)
 
 install: $(STAMP) $(NATIVE)
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from metakan.bench import (
-    Runner, Sweep, Workload, all_providers, get_preset, get_provider, markdown, ratios, run_preset, write_outputs,
+    Runner, Sweep, Workload, all_providers, default_pairs, get_preset, get_provider, markdown, ratios, run_preset,
+    run_sweeps, write_outputs,
 )
 from metakan.bench.case import build_case
 from metakan.bench.models import conv_layers_missing
@@ -69,7 +70,7 @@ def test_measured_rows_are_consistent(smoke_rows):
     ok = [r for r in smoke_rows if r["status"] == "ok"]
     assert ok
     for row in ok:
-        for phase in ("fwd", "bwd", "step"):
+        for phase in ("fwd", "bwd", "fwdbwd", "step"):
             assert 0 < row[f"{phase}_ms_p20"] <= row[f"{phase}_ms"] <= row[f"{phase}_ms_p80"], (row["provider"], phase)
         assert row["peak_mem_bytes"] >= row["resident_bytes"] > 0
         assert row["memory_method"] == CpuMemoryProbe.METHOD
@@ -135,16 +136,50 @@ def test_csv_written_with_other_columns_gets_their_union(tmp_path):
 
 
 def test_ratios_divide_rows_of_the_same_run_and_setting():
-    def row(run, provider, value, step, peak, saved):
+    def row(run, provider, value, fwdbwd, step, peak, saved):
         return {"run_id": run, "sweep": "batch", "sweep_value": value, "provider": provider, "status": "ok",
-                "step_ms": step, "peak_mem_bytes": peak, "saved_bytes": saved}
+                "fwdbwd_ms": fwdbwd, "step_ms": step, "peak_mem_bytes": peak, "saved_bytes": saved}
 
-    rows = [row("r1", "a", 8, 2.0, 300, 40), row("r1", "b", 8, 4.0, 100, 10), row("r1", "b", 16, 1.0, 1, 1),
-            row("r2", "a", 16, 9.0, 9, 9)]
+    rows = [row("r1", "a", 8, 1.0, 2.0, 300, 40), row("r1", "b", 8, 5.0, 4.0, 100, 10),
+            row("r1", "b", 16, 1.0, 1.0, 1, 1), row("r2", "a", 16, 9.0, 9.0, 9, 9)]
     assert ratios(rows, [("a", "b")]) == [
         {"run_id": "r1", "sweep": "batch", "sweep_value": 8, "pair": "a / b",
-         "step_ms": 0.5, "peak_mem_bytes": 3.0, "saved_bytes": 4.0}
+         "fwdbwd_ms": 0.2, "step_ms": 0.5, "peak_mem_bytes": 3.0, "saved_bytes": 4.0}
     ]
+
+
+def test_default_ratios_compare_fused_backends_with_their_reference_and_each_other():
+    measured = ("mlp", "kan-ref", "metakan-ref", "metakan-triton", "metakan-cuda", "kan-cuda")
+    rows = [{"provider": name, "status": "ok"} for name in measured] + [{"provider": "kan-triton", "status": "skipped"}]
+    pairs = default_pairs(rows)
+    assert ("metakan-cuda", "metakan-triton") in pairs and ("metakan-triton", "metakan-ref") in pairs
+    assert ("kan-cuda", "kan-ref") in pairs and ("metakan-ref", "kan-ref") in pairs
+    assert all("kan-triton" not in pair for pair in pairs)
+
+
+def test_single_configuration_presets_are_the_measured_layers():
+    for device in ("cpu", "cuda"):
+        step = get_preset("step", device)
+        assert [s.workloads() for s in step.sweeps] == [(Workload("layer", 8192, (256, 256), 5, 3, 1, 32),)]
+        assert set(step.left_out) == {"kan-ref-compile", "metakan-ref-compile"}
+    (check,) = get_preset("gpu-check", "cuda").sweeps
+    assert check.workloads() == (Workload("layer", 65536, (1024, 1024), 5, 3, 1, 32),)
+    with pytest.raises(ValueError, match="preset 'gpu-check' .* runs on cuda only, not on cpu; on a CPU use --preset step"):
+        get_preset("gpu-check", "cpu")
+
+
+def test_a_single_configuration_is_reported_without_a_sweep_axis(tmp_path):
+    one = Sweep("layer", Workload("layer", 16, (6, 6), grid_size=3, hidden_dim=4))
+    with Runner("cpu", timer=SMOKE.timer, memory=False) as runner:
+        rows = run_sweeps([one], runner, providers=["mlp", "metakan-ref", "metakan-cpu"], preset="one",
+                          progress=False)
+    assert [(r["provider"], r["status"], r["sweep_value"]) for r in rows] == [
+        ("mlp", "ok", ""), ("metakan-ref", "ok", ""), ("metakan-cpu", "ok", "")]
+    report = markdown(rows)
+    assert "## layer: one layer (I=O=6, B=16, G=3, k=3, d=1, H=4)" in report
+    ratio_rows = [line for line in report.splitlines() if line.startswith("| layer ")]
+    assert len(ratio_rows) == 1 and "metakan-cpu / metakan-ref" in report
+    assert write_outputs(rows, tmp_path)["plots"] == []
 
 
 def test_timing_summary_is_median_and_quintiles():
@@ -215,6 +250,8 @@ def test_cli_rejects_bad_arguments(capsys):
     assert "unknown provider 'nope'" in capsys.readouterr().err
     assert main(["bench", "--device", "tpu"]) == 2
     assert "--device must be cpu or cuda" in capsys.readouterr().err
+    assert main(["bench", "--preset", "gpu-check", "--list"]) == 2
+    assert "runs on cuda only" in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert main(["bench", "--device", "cuda"]) == 2
         assert "needs a CUDA GPU" in capsys.readouterr().err

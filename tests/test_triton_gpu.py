@@ -48,8 +48,8 @@ def _run(op, x, params, grid, dy, g, k, act, backend):
 
 
 CASES = [
-    # op, B, I, O, G, k, d, H, activation, knots. The first shares the benchmark's kernels (G5 k3 d1
-    # H32 relu, uniform), so that gpu_check.sh compiles them once; each case compiles ~20 kernels.
+    # op, B, I, O, G, k, d, H, activation, knots. The first has the layer settings of the GPU benchmark
+    # (metakan bench --preset gpu-check: G5 k3 d1 H32 relu, uniform) at odd sizes; each case compiles ~20 kernels.
     ("metakan", 4099, 257, 129, 5, 3, 1, 32, "relu", False),
     ("metakan", 513, 33, 70, 59, 5, 16, 128, "gelu", True),
     ("kan", 1000, 40, 300, 3, 4, 0, 0, "", True),

@@ -36,7 +36,8 @@ def device_name(device: torch.device) -> str:
 
 def git_commit() -> str:
     """The commit of metakan's source checkout, ``+dirty`` when tracked files outside
-    bench/results differ from it; ``unknown`` for an installed (non-git) copy."""
+    bench/results differ from it. For a copy without git (an installed package, a tree copied to
+    another machine): the environment variable METAKAN_GIT_COMMIT, else ``unknown``."""
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=_SOURCE_DIR, capture_output=True, text=True, timeout=30)
@@ -49,7 +50,7 @@ def git_commit() -> str:
         root = git("rev-parse", "--show-toplevel")
         dirty = git("-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return os.environ.get("METAKAN_GIT_COMMIT") or "unknown"
     return commit + ("+dirty" if dirty else "")
 
 

@@ -1,4 +1,5 @@
-"""Named benchmark presets (quick, full, smoke) for CPU and CUDA: which sweeps, how long to time each."""
+"""Named benchmark presets for CPU and CUDA: sweeps (quick, full, smoke) or single configurations (step,
+gpu-check), and how long to time each case."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ class TimerSettings:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named set of sweeps with its timer settings. ``left_out`` maps provider names to the
-    reason this preset does not run them (they are listed as skipped with it)."""
+    """A named set of sweeps with its timer settings (a sweep without a field is one named
+    configuration). ``left_out`` maps provider names to the reason this preset does not run them
+    (they are listed as skipped with it)."""
 
     name: str
     description: str
@@ -105,15 +107,41 @@ def _cuda(name: str) -> Preset:
     return _cpu("smoke")
 
 
-PRESET_NAMES = ("quick", "full", "smoke")
+# The training step the project's CPU kernels are measured by, and the GPU check's layer (bench/gpu_check.sh).
+STEP_LAYER = Workload("layer", 8192, (256, 256), grid_size=5, spline_order=3, embedding_dim=1, hidden_dim=32)
+GPU_CHECK_LAYER = Workload("layer", 65536, (1024, 1024), grid_size=5, spline_order=3, embedding_dim=1, hidden_dim=32)
+
+
+def _step() -> Preset:
+    timer = TimerSettings(warmup=2, min_repeats=11, max_repeats=100, min_seconds=1.0)
+    return Preset(
+        "step", f"one layer, {STEP_LAYER.describe()}: the training step of every provider side by side",
+        (Sweep("layer", STEP_LAYER),), timer, _compile_left_out("step"),
+    )
+
+
+def _gpu_check() -> Preset:
+    return Preset(
+        "gpu-check", f"one layer, {GPU_CHECK_LAYER.describe()}: the fused GPU backends against the reference",
+        (Sweep("layer", GPU_CHECK_LAYER),), TimerSettings(gpu_warmup_ms=25, gpu_rep_ms=100),
+        _compile_left_out("gpu-check"),
+    )
+
+
+PRESET_NAMES = ("quick", "full", "smoke", "step", "gpu-check")
 
 
 def get_preset(name: str, device_type: str) -> Preset:
     """The preset ``name`` (one of :data:`PRESET_NAMES`) sized for a ``"cpu"`` or ``"cuda"`` device."""
     if name not in PRESET_NAMES:
         raise ValueError(f"preset must be one of {PRESET_NAMES}, got {name!r}")
-    if device_type == "cpu":
-        return _cpu(name)
-    if device_type == "cuda":
-        return _cuda(name)
-    raise ValueError(f"device must be 'cpu' or 'cuda', got {device_type!r}")
+    if device_type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device_type!r}")
+    if name == "step":
+        return _step()
+    if name == "gpu-check":
+        if device_type != "cuda":
+            raise ValueError(f"preset 'gpu-check' ({GPU_CHECK_LAYER.describe()}) runs on cuda only, not on "
+                             f"{device_type}; on a CPU use --preset step")
+        return _gpu_check()
+    return _cpu(name) if device_type == "cpu" else _cuda(name)

@@ -18,6 +18,7 @@ COLUMNS = (
     "backend", "compiled", "status", "reason", "device", "device_name", "dtype", "threads", "load_avg",
     "batch", "widths", "grid_size", "spline_order", "embedding_dim", "hidden_dim", "params",
     "fwd_ms", "fwd_ms_p20", "fwd_ms_p80", "fwd_repeats", "bwd_ms", "bwd_ms_p20", "bwd_ms_p80", "bwd_repeats",
+    "fwdbwd_ms", "fwdbwd_ms_p20", "fwdbwd_ms_p80", "fwdbwd_repeats",
     "step_ms", "step_ms_p20", "step_ms_p80", "step_repeats",
     "peak_mem_bytes", "resident_bytes", "step_extra_bytes", "saved_bytes", "memory_method", "memory_note",
     "backend_ran", "torch_version", "triton_version", "python_version", "metakan_version", "git_commit",
@@ -125,7 +126,12 @@ def sweep_heading(rows: List[Row]) -> str:
     return f"{first['sweep']}: {_KIND_TITLES[first['kind']]}{swept} ({', '.join(parts)})"
 
 
-MEASURED_HEADERS = ("provider", "params", "forward ms", "backward ms", "step ms", "peak MiB", "saved MiB")
+MEASURED_HEADERS = (
+    "provider", "params", "forward ms", "backward ms", "fwd+bwd ms", "step ms", "peak MiB", "saved MiB",
+)
+# What a ratio between two providers divides, in the order of its table cells.
+RATIO_COLUMNS = ("fwdbwd_ms", "step_ms", "peak_mem_bytes", "saved_bytes")
+RATIO_CELL = "fwd+bwd time× / step time× / peak memory× / saved×"
 
 
 def measured_table(rows: Sequence[Row]) -> str:
@@ -137,7 +143,7 @@ def measured_table(rows: Sequence[Row]) -> str:
         if row["status"] != "ok":
             continue
         body.append(((row["sweep_value"],) if field else ()) + (
-            row["provider"], row["params"], _ms(row, "fwd"), _ms(row, "bwd"), _ms(row, "step"),
+            row["provider"], row["params"], _ms(row, "fwd"), _ms(row, "bwd"), _ms(row, "fwdbwd"), _ms(row, "step"),
             _mib(row["peak_mem_bytes"]), _mib(row["saved_bytes"]),
         ))
     return github_table(body, headers)
@@ -145,25 +151,30 @@ def measured_table(rows: Sequence[Row]) -> str:
 
 def default_pairs(rows: Sequence[Row]) -> List[Pair]:
     """Ratios worth quoting, among providers measured in ``rows``: each fused backend and each
-    compiled reference against its reference, MetaKAN against KAN, KAN against the MLP."""
+    compiled reference against its reference, fused backends of one model against each other
+    (e.g. metakan-cuda / metakan-triton), MetaKAN against KAN, KAN against the MLP."""
     measured = {row["provider"] for row in rows if row["status"] == "ok"}
     pairs = [("kan-ref", "mlp"), ("metakan-ref", "kan-ref")]
+    fused = []
     for provider in all_providers():
         if provider.name not in ("kan-ref", "metakan-ref", "mlp") and provider.backend is not None:
             pairs.append((provider.name, f"{provider.family}-ref"))
+        if provider.backend not in (None, "reference"):
+            pairs += [(provider.name, other.name) for other in fused if other.family == provider.family]
+            fused.append(provider)
     return [(a, b) for a, b in pairs if a in measured and b in measured]
 
 
 def ratios(rows: Sequence[Row], pairs: Sequence[Pair]) -> List[Row]:
     """For each pair (a, b) and each (sweep, setting) where both were measured in the same run:
-    a's step time, peak memory and bytes kept for backward divided by b's."""
+    a's forward + backward time, step time, peak memory and bytes kept for backward divided by b's."""
     out = []
     for (run, sweep, value), group in group_by(rows, lambda r: (r["run_id"], r["sweep"], r["sweep_value"])).items():
         ok = {row["provider"]: row for row in group if row["status"] == "ok"}
         for a, b in pairs:
             if a in ok and b in ok:
                 entry = {"run_id": run, "sweep": sweep, "sweep_value": value, "pair": f"{a} / {b}"}
-                for column in ("step_ms", "peak_mem_bytes", "saved_bytes"):
+                for column in RATIO_COLUMNS:
                     top, bottom = to_number(ok[a].get(column)), to_number(ok[b].get(column))
                     entry[column] = top / bottom if top is not None and bottom else None
                 out.append(entry)
@@ -171,8 +182,7 @@ def ratios(rows: Sequence[Row], pairs: Sequence[Pair]) -> List[Row]:
 
 
 def ratio_table(rows: Sequence[Row], pairs: Sequence[Pair]) -> str:
-    """Ratios as a github table: one row per setting, one column per pair, cells
-    ``step time× / peak memory× / saved×``."""
+    """Ratios as a github table: one row per setting, one column per pair, cells as :data:`RATIO_CELL`."""
     entries = ratios(rows, pairs)
     if not entries:
         return ""
@@ -187,7 +197,7 @@ def ratio_table(rows: Sequence[Row], pairs: Sequence[Pair]) -> str:
 def _ratio_cell(entry: Optional[Row]) -> str:
     if entry is None:
         return ""
-    return " / ".join("?" if entry[c] is None else f"{entry[c]:.2f}×" for c in ("step_ms", "peak_mem_bytes", "saved_bytes"))
+    return " / ".join("?" if entry[c] is None else f"{entry[c]:.2f}×" for c in RATIO_COLUMNS)
 
 
 def not_measured_table(rows: Sequence[Row]) -> str:
@@ -219,8 +229,8 @@ def markdown(rows: Sequence[Row], pairs: Optional[Sequence[Pair]] = None) -> str
         f"Python {first['python_version']}; metakan {first['metakan_version']} at commit {first['git_commit']}; "
         f"run {first['run_id']}.",
         "",
-        "Times: median [20th, 80th percentile] in ms of forward (autograd recording), backward, and a "
-        "training step (forward + backward + AdamW). Peak: memory of a training step (parameters, "
+        "Times: median [20th, 80th percentile] in ms of forward (autograd recording), backward, forward + "
+        "backward, and a training step (forward + backward + AdamW). Peak: memory of a training step (parameters, "
         f"optimizer state, input and everything the step allocates; {method or note or 'not measured'}). "
         "Saved: bytes a forward keeps for backward beyond input and parameters (saved_tensors_hooks).",
     ]
@@ -230,7 +240,7 @@ def markdown(rows: Sequence[Row], pairs: Optional[Sequence[Pair]] = None) -> str
     pairs = default_pairs(rows) if pairs is None else pairs
     table = ratio_table(rows, pairs)
     if table:
-        lines += ["", "## Ratios (step time× / peak memory× / saved×), same run", "", table]
+        lines += ["", f"## Ratios ({RATIO_CELL}), same run", "", table]
     if any(r["status"] != "ok" for r in rows):
         lines += ["", "## Not measured", "", not_measured_table(rows)]
     return "\n".join(lines) + "\n"

@@ -59,7 +59,7 @@ def _first_line(err: BaseException) -> str:
 
 class Runner:
     """Measures (provider, workload) cases on one device: parameters, bytes kept for backward,
-    forward / backward / training-step times, and the step's peak memory.
+    forward / backward / forward + backward / training-step times, and the step's peak memory.
 
     ``memory=False`` skips the peak-memory measurement (on CPU it costs a process per case).
     ``seed`` fixes every model, input and target.
@@ -103,6 +103,8 @@ class Runner:
         row.update(_timing_columns("fwd", time_call(case.forward, self.device, self.timer)))
         backward = time_call(lambda loss: loss.backward(), self.device, self.timer, case.grad_holders(), case.loss)
         row.update(_timing_columns("bwd", backward))
+        forward_backward = time_call(lambda: case.loss().backward(), self.device, self.timer, case.grad_holders())
+        row.update(_timing_columns("fwdbwd", forward_backward))
         row.update(_timing_columns("step", time_call(case.step, self.device, self.timer)))
         resident = case.resident_bytes()
         memory = self._step_memory(provider, workload, case)

@@ -1,7 +1,8 @@
-"""Benchmark MLP, KAN and MetaKAN providers side by side: forward, backward and training-step time,
-peak memory, bytes kept for backward and parameters, over sweeps of batch size, width, grid size and
-meta hidden width, plus the [784, 32, 10] FC and a small conv model. Prints a markdown table and
-writes CSV rows, a markdown report and plots."""
+"""Benchmark MLP, KAN and MetaKAN providers side by side: forward, backward, forward + backward and
+training-step time, peak memory, bytes kept for backward and parameters, over sweeps of batch size,
+width, grid size and meta hidden width, plus the [784, 32, 10] FC and a small conv model, or on one
+named layer configuration (presets step and gpu-check). Prints a markdown table and writes CSV rows,
+a markdown report and plots."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the quick preset (default; under 2 minutes on 2 CPU cores)")
     which.add_argument("--full", dest="preset", action="store_const", const="full",
                        help="the full preset (more points, torch.compile included)")
-    which.add_argument("--preset", choices=PRESET_NAMES, help="a preset by name")
+    which.add_argument("--preset", choices=PRESET_NAMES,
+                       help="a preset by name: the sweeps quick, full, smoke; or one layer: step "
+                       "(B=8192, I=O=256, H=32), gpu-check (B=65536, I=O=1024, H=32; cuda only)")
     parser.set_defaults(preset="quick")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--dtype", default="float32", choices=DTYPES)
