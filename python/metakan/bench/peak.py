@@ -43,6 +43,7 @@ def step_memory_cuda(case: Case) -> StepMemory:
     """Peak of ``torch.cuda.max_memory_allocated`` over one step, above the memory allocated before it."""
     for _ in range(WARM_STEPS):
         case.step()
+    case.clear_grads()
     device = case.x.device
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
@@ -82,6 +83,7 @@ def _step_rss(provider: str, workload: dict, dtype: str, seed: int, threads: int
         case = build_case(provider, Workload(**workload), "cpu", dtype, seed)
         for _ in range(WARM_STEPS):
             case.step()
+        case.clear_grads()
         _reset_peak_rss()
         (before,) = _proc_status("VmRSS")
         case.step()
