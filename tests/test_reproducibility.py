@@ -18,12 +18,10 @@ def _step(model, x):
     return [y.detach().clone()] + [p.grad.clone() for p in model.parameters()]
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("torch_switch", [False, True])
-def test_repeated_runs_are_bit_identical(backend, torch_switch):
+def _check_repeated_runs(backend, torch_switch, device):
     torch.manual_seed(0)
-    model = metakan.MetaKAN([5, 7, 3], embedding_dim=2, hidden_dim=6, backend=backend)
-    x = torch.randn(23, 5) * 1.3
+    model = metakan.MetaKAN([5, 7, 3], embedding_dim=2, hidden_dim=6, backend=backend).to(device)
+    x = torch.randn(23, 5, device=device) * 1.3
     try:
         if torch_switch:
             torch.use_deterministic_algorithms(True)
@@ -37,6 +35,18 @@ def test_repeated_runs_are_bit_identical(backend, torch_switch):
     assert not mk.deterministic()
     for a, b in zip(first, second):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("torch_switch", [False, True])
+def test_repeated_runs_are_bit_identical(backend, torch_switch):
+    _check_repeated_runs(backend, torch_switch, "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["reference", "triton", "cuda"])
+def test_repeated_cuda_runs_are_bit_identical(backend):
+    _check_repeated_runs(backend, False, "cuda")  # torch's switch would also demand a cuBLAS workspace setting
 
 
 @pytest.mark.parametrize("saved_on, loaded_on", list(itertools.permutations(CPU_BACKENDS, 2)) or [("reference", "reference")])
