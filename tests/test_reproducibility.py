@@ -7,6 +7,7 @@ import torch
 
 import metakan
 import metakan_kernels as mk
+from metakan.conv import KANConv2d, MetaKANConv2d
 
 CPU_BACKENDS = [name for name in mk.available_backends() if name in ("reference", "cpu", "triton")]
 
@@ -74,3 +75,24 @@ def test_metakan_exports_a_plain_kan_on_every_backend():
         for layer in kan.layers:
             layer.backend = backend
         torch.testing.assert_close(kan(x), model(x), atol=1e-5, rtol=1e-5)
+
+
+LAYERS = {
+    "KANLinear": (lambda b: metakan.KANLinear(4, 3, backend=b), (7, 4)),
+    "MetaKANLinear": (lambda b: metakan.MetaKANLinear(4, 3, embedding_dim=2, backend=b), (7, 4)),
+    "KANConv2d": (lambda b: KANConv2d(2, 3, 3, padding=1, backend=b), (2, 2, 5, 5)),
+    "MetaKANConv2d": (lambda b: MetaKANConv2d(2, 3, 3, stride=2, backend=b), (2, 2, 5, 5)),
+}
+
+
+@pytest.mark.parametrize("saved_on, loaded_on", list(itertools.permutations(CPU_BACKENDS, 2)) or [("reference", "reference")])
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_layer_state_dict_moves_across_backends(layer, saved_on, loaded_on):
+    make, shape = LAYERS[layer]
+    source, target = make(saved_on), make(loaded_on)
+    for p in source.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    target.load_state_dict(source.state_dict())
+    x = torch.randn(*shape)
+    torch.testing.assert_close(target(x), source(x), atol=1e-5, rtol=1e-5)
+    assert target.last_backend == loaded_on and source.last_backend == saved_on
