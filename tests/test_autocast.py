@@ -11,9 +11,9 @@ CPU_BACKENDS = [name for name in ("reference", "cpu") if name in mk.available_ba
 ATOL = 1e-2
 
 
-def _run(model, x, autocast):
+def _run(model, x, autocast, dtype=torch.bfloat16):
     model.zero_grad()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+    with torch.autocast(x.device.type, dtype=dtype, enabled=autocast):
         y = model(x)
     y.float().square().mean().backward()
     return y, [p.grad.clone() for p in model.parameters()]
@@ -23,24 +23,38 @@ def _error(a, b):
     return (a.float() - b.float()).abs().max().item()
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("kind", ["kan", "metakan"])
-def test_bfloat16_autocast_within_tolerance(kind, backend):
+def _check_autocast(kind, backend, device, dtype):
     torch.manual_seed(0)
-    make = (lambda b: metakan.KAN([6, 5, 3], backend=b)) if kind == "kan" else (lambda b: metakan.MetaKAN([6, 5, 3], backend=b))
-    model = make(backend)
-    plain = make("reference")
+    widths = [6, 5, 3]
+    make = (lambda b: metakan.KAN(widths, backend=b)) if kind == "kan" else (lambda b: metakan.MetaKAN(widths, backend=b))
+    model = make(backend).to(device)
+    plain = make("reference").to(device)
     plain.load_state_dict(model.state_dict())
-    x = torch.randn(17, 6) * 1.2
+    x = torch.randn(17, 6, device=device) * 1.2
 
     y32, g32 = _run(plain, x, autocast=False)
-    y_plain, g_plain = _run(plain, x, autocast=True)
-    y, g = _run(model, x, autocast=True)
+    y_plain, g_plain = _run(plain, x, autocast=True, dtype=dtype)
+    y, g = _run(model, x, autocast=True, dtype=dtype)
 
-    assert y.dtype == torch.bfloat16
+    assert y.dtype == dtype
+    assert model.layers[0].last_backend == backend
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert _error(y, y32) <= 2 * _error(y_plain, y32) + ATOL
     for name, got, plain_grad, exact in zip([n for n, _ in model.named_parameters()], g, g_plain, g32):
         assert got.dtype == torch.float32, name
         scale = exact.abs().max().item() + 1e-12
         assert _error(got, exact) <= 2 * _error(plain_grad, exact) + ATOL * scale, name
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("kind", ["kan", "metakan"])
+def test_bfloat16_autocast_within_tolerance(kind, backend):
+    _check_autocast(kind, backend, "cpu", torch.bfloat16)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("backend", ["reference", "triton", "cuda"])
+@pytest.mark.parametrize("kind", ["kan", "metakan"])
+def test_cuda_autocast_within_tolerance(kind, backend, dtype):
+    _check_autocast(kind, backend, "cuda", dtype)
