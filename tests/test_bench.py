@@ -10,7 +10,6 @@ from metakan.bench import (
     run_sweeps, write_outputs,
 )
 from metakan.bench.case import build_case
-from metakan.bench.models import conv_layers_missing
 from metakan.bench.peak import CpuMemoryProbe
 from metakan.bench.report import COLUMNS, append_csv, read_csv
 from metakan.bench.timing import summarize, time_cpu
@@ -54,9 +53,8 @@ def test_reference_providers_run_and_unusable_ones_say_why(smoke_rows):
     assert status[("metakan-triton", "batch")][0] == "skipped"
     assert "TRITON_INTERPRET" in status[("metakan-triton", "batch")][1]
     assert "left out of the smoke preset" in status[("kan-ref-compile", "fc")][1]
-    if conv_layers_missing():
-        for name in ("kan-ref", "metakan-ref"):
-            assert status[(name, "conv")][0] == "skipped" and "KANConv2d" in status[(name, "conv")][1]
+    for name in ("mlp", "kan-ref", "metakan-ref"):
+        assert status[(name, "conv")] == ("ok", "")
 
 
 def test_parameter_counts_are_the_papers(smoke_rows):

@@ -2,6 +2,7 @@
 
 from metakan_kernels import available_backends, kan_linear, metakan_linear, use_deterministic
 
+from .conv import KANConv2d, MetaKANConv2d
 from .kan_layer import KANLinear
 from .meta_learner import MetaLearner
 from .metakan_layer import MetaKANLinear
@@ -12,8 +13,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KAN",
+    "KANConv2d",
     "KANLinear",
     "MetaKAN",
+    "MetaKANConv2d",
     "MetaKANLinear",
     "MetaLearner",
     "available_backends",

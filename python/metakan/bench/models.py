@@ -10,17 +10,6 @@ import metakan
 
 from .workloads import CONV_IMAGE, NUM_CLASSES, Workload
 
-CONV_LAYERS = ("KANConv2d", "MetaKANConv2d")
-
-
-def conv_layers_missing() -> Optional[str]:
-    """Why the conv workload cannot run with this version of metakan (None when it can)."""
-    missing = [name for name in CONV_LAYERS if not hasattr(metakan, name)]
-    if missing:
-        return f"this version of metakan has no {' / '.join(missing)} (needed by the conv model)"
-    return None
-
-
 def _linear(family: str, fan_in: int, fan_out: int, w: Workload, backend: Optional[str]) -> torch.nn.Module:
     if family == "mlp":
         return torch.nn.Sequential(torch.nn.Linear(fan_in, fan_out), torch.nn.SiLU())

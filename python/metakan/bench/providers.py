@@ -10,7 +10,7 @@ import torch
 import metakan_kernels as mk
 from metakan_kernels.backends import CallSizes, get_backend
 
-from .models import build_model, conv_layers_missing
+from .models import build_model
 from .workloads import Workload
 
 # Backends that run on a device type only in a mode unfit for timing.
@@ -56,10 +56,6 @@ class Provider:
         reason = self.unavailable(device)
         if reason is not None or self.family == "mlp":
             return reason
-        if workload.kind == "conv":
-            reason = conv_layers_missing()
-            if reason is not None:
-                return reason
         backend = get_backend(self.backend)
         spec = mk.make_spec(workload.grid_size, workload.spline_order, (-1.0, 1.0))
         meta = (workload.embedding_dim, workload.hidden_dim) if self.family == "metakan" else (0, 0)
