@@ -66,6 +66,15 @@ def test_larger_shapes_in_float32(batch, in_features, out_features, grid_size, s
     check_kan(x, coef, base_weight, backend="cpu", grid=knots, grid_size=grid_size, spline_order=spline_order)
 
 
+@pytest.mark.parametrize("in_features, out_features, hidden", [(50, 23, 128), (7, 300, 64)])
+def test_metakan_in_several_meta_learner_steps_per_tile(in_features, out_features, hidden):
+    """The meta-learner takes a tile's edges a few rows at a time (fewer the wider H): several steps
+    per tile, a short last one, in float64 against the reference."""
+    x = inputs_outside((9, in_features))
+    params = meta_params(out_features, in_features, 8, 2, hidden)
+    check_metakan(x, params, backend="cpu", grid_size=5, spline_order=3)
+
+
 def test_leading_batch_dims_and_non_contiguous_x():
     buffer = inputs_outside((2, 3, 14)).detach()
     x = buffer[..., ::2].requires_grad_()  # (2, 3, 7), stride 2 along the features

@@ -1,7 +1,7 @@
 // The meta-learner w = W2 act(W1 z + b1) + b2 of one edge embedding z, forward and backward, written
-// once for the C++ and the CUDA kernels. The pieces work on one hidden unit h or one output r, so
-// that a CUDA block can spread them over threads; the whole-edge functions below chain them for
-// the C++ kernels. A is the accumulation type.
+// once for the C++ and the CUDA kernels. The pieces work on one hidden unit h, one output r or one
+// embedding component j, so that a CUDA block can spread them over threads (the C++ kernels run both
+// layers as GEMMs over thousands of edges instead). A is the accumulation type.
 #pragma once
 
 #include "activations.h"
@@ -51,13 +51,6 @@ MK_HD A meta_pre_grad(const MetaMlp<T>& mlp, const G* dout, int h, A pre) {
   return dact * activate_grad(mlp.activation, pre);
 }
 
-// All outputs of one edge into out[0 .. outputs); act is scratch of H values.
-template <typename A, typename T, typename Z, typename O>
-MK_HD void meta_forward(const MetaMlp<T>& mlp, const Z* z, A* act, O* out) {
-  for (int h = 0; h < mlp.hidden_dim; ++h) act[h] = activate(mlp.activation, meta_pre<A>(mlp, z, h));
-  for (int r = 0; r < mlp.outputs; ++r) out[r] = cast<O>(meta_output<A>(mlp, act, r));
-}
-
 // dL/dz[j] from dpre[h] = dL/dpre_h: sum_h dpre[h] W1[h, j].
 template <typename A, typename T, typename D>
 MK_HD A meta_embedding_grad(const MetaMlp<T>& mlp, const D* dpre, int j) {
@@ -66,29 +59,6 @@ MK_HD A meta_embedding_grad(const MetaMlp<T>& mlp, const D* dpre, int j) {
     v += cast<A>(dpre[h]) * cast<A>(mlp.w1[static_cast<long long>(h) * mlp.embedding_dim + j]);
   }
   return v;
-}
-
-// Backward of one edge: writes dz (d values) and adds the edge's share to the parameter gradients
-// dw1 (H, d), db1 (H,), dw2 (outputs, H), db2 (outputs,); act and dpre are scratch of H values.
-template <typename A, typename T, typename Z, typename G>
-MK_HD void meta_backward(const MetaMlp<T>& mlp, const Z* z, const G* dout, A* act, A* dpre, A* dz, A* dw1, A* db1,
-                         A* dw2, A* db2) {
-  const int d = mlp.embedding_dim;
-  const int hidden = mlp.hidden_dim;
-  for (int h = 0; h < hidden; ++h) {
-    const A pre = meta_pre<A>(mlp, z, h);
-    act[h] = activate(mlp.activation, pre);
-    dpre[h] = meta_pre_grad(mlp, dout, h, pre);
-    db1[h] += dpre[h];
-    for (int j = 0; j < d; ++j) dw1[h * d + j] += dpre[h] * cast<A>(z[j]);
-  }
-  for (int j = 0; j < d; ++j) dz[j] = meta_embedding_grad<A>(mlp, dpre, j);
-  for (int r = 0; r < mlp.outputs; ++r) {
-    const A g = cast<A>(dout[r]);
-    A* row = dw2 + static_cast<long long>(r) * hidden;
-    for (int h = 0; h < hidden; ++h) row[h] += g * act[h];
-    db2[r] += g;
-  }
 }
 
 }  // namespace metakan

@@ -156,8 +156,8 @@ void test_derivatives(std::mt19937& rng) {
   }
 }
 
-// L = sum_r c[r] w_r(z) for the meta-learner's outputs w; every gradient of meta_backward against
-// central differences.
+// The meta-learner's pieces chained over one edge, for L = sum_r c[r] w_r(z): the forward against
+// the formula written out, every gradient against central differences.
 void test_meta_mlp(std::mt19937& rng) {
   std::normal_distribution<double> normal;
   const int d = 3;
@@ -169,16 +169,19 @@ void test_meta_mlp(std::mt19937& rng) {
       for (double& e : *v) e = normal(rng);
     }
     const MetaMlp<double> mlp{w1.data(), b1.data(), w2.data(), b2.data(), d, hidden, outputs, activation};
-    auto loss = [&]() {
+    auto outputs_of = [&]() {
       std::vector<double> act(hidden), out(outputs);
-      meta_forward(mlp, z.data(), act.data(), out.data());
+      for (int h = 0; h < hidden; ++h) act[h] = activate(activation, meta_pre<double>(mlp, z.data(), h));
+      for (int r = 0; r < outputs; ++r) out[r] = meta_output<double>(mlp, act.data(), r);
+      return out;
+    };
+    auto loss = [&]() {
+      const std::vector<double> out = outputs_of();
       double s = 0.0;
       for (int r = 0; r < outputs; ++r) s += c[r] * out[r];
       return s;
     };
-    // Forward against the formula written out.
-    std::vector<double> act(hidden), out(outputs);
-    meta_forward(mlp, z.data(), act.data(), out.data());
+    const std::vector<double> out = outputs_of();
     for (int r = 0; r < outputs; ++r) {
       double want = b2[r];
       for (int h = 0; h < hidden; ++h) {
@@ -186,12 +189,19 @@ void test_meta_mlp(std::mt19937& rng) {
         for (int j = 0; j < d; ++j) pre += w1[h * d + j] * z[j];
         want += w2[r * hidden + h] * activate(activation, pre);
       }
-      check_close(out[r], want, 1e-13, "meta_forward");
+      check_close(out[r], want, 1e-13, "meta_pre + meta_output");
     }
-    std::vector<double> dpre(hidden), dz(d), dw1(hidden * d, 0.0), db1(hidden, 0.0), dw2(outputs * hidden, 0.0),
-        db2(outputs, 0.0);
-    meta_backward(mlp, z.data(), c.data(), act.data(), dpre.data(), dz.data(), dw1.data(), db1.data(), dw2.data(),
-                  db2.data());
+    // The backward as the kernels assemble it: dpre from meta_pre_grad, dz from meta_embedding_grad,
+    // the parameter gradients as outer products.
+    std::vector<double> dpre(hidden), dz(d), dw1(hidden * d), db1(hidden), dw2(outputs * hidden), db2(c);
+    for (int h = 0; h < hidden; ++h) {
+      const double pre = meta_pre<double>(mlp, z.data(), h);
+      dpre[h] = meta_pre_grad(mlp, c.data(), h, pre);
+      db1[h] = dpre[h];
+      for (int j = 0; j < d; ++j) dw1[h * d + j] = dpre[h] * z[j];
+      for (int r = 0; r < outputs; ++r) dw2[r * hidden + h] = c[r] * activate(activation, pre);
+    }
+    for (int j = 0; j < d; ++j) dz[j] = meta_embedding_grad<double>(mlp, dpre.data(), j);
     const double eps = 1e-6;
     auto check_grad = [&](std::vector<double>& param, const std::vector<double>& grad, const char* name) {
       for (size_t i = 0; i < param.size(); ++i) {
