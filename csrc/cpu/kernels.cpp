@@ -101,7 +101,7 @@ class Layer {
               const int64_t rows = std::min(kTileRows, batch - b0);
               features<P>(b0, rows, i0, inputs, feat.data());
               gemm_(false, true, rows, outputs, cols, feat.data(), cols, coef.data(), cols, beta,
-                   p_.y + b0 * p_.y_stride + o0, p_.y_stride);
+                    p_.y + b0 * p_.y_stride + o0, p_.y_stride);
             });
       }
     }
@@ -124,7 +124,7 @@ class Layer {
               const int64_t b0 = tile * kTileRows;
               const int64_t rows = std::min(kTileRows, batch - b0);
               gemm_(false, false, rows, cols, outputs, p_.dy + b0 * p_.dy_stride + o0, p_.dy_stride, coef.data(),
-                   cols, T(0), grad.data(), cols);
+                    cols, T(0), grad.data(), cols);
               input_grads<P>(b0, rows, i0, inputs, grad.data(), o0 > 0);
             });
       }
@@ -162,7 +162,7 @@ class Layer {
           const int64_t rows = std::min(kReduceRows, batch - b0);
           features<P>(b0, rows, i0, inputs, scratch.feat.data());
           gemm_(true, false, outputs, cols, rows, p_.dy + b0 * p_.dy_stride + o0, p_.dy_stride, scratch.feat.data(),
-               cols, b0 == 0 ? T(0) : T(1), scratch.grad.data(), cols);
+                cols, b0 == 0 ? T(0) : T(1), scratch.grad.data(), cols);
         }
         if (meta) {
           meta_grads(o0, outputs, i0, inputs, scratch.grad.data(), scratch.meta, partial.data() + group * count);
