@@ -1,18 +1,25 @@
-"""The command line: ``metakan demo`` trains all three models and prints their table."""
+"""The command line: ``metakan demo`` trains all three models on both tasks and prints their table."""
 
 import subprocess
 import sys
 
+import metakan
 from metakan.cli import main
 
 
-def test_demo_prints_a_row_per_model(capsys):
+def test_demo_prints_a_row_per_task_and_model(capsys):
     assert main(["demo", "--epochs", "1", "--hidden", "8"]) == 0
-    out = capsys.readouterr().out
-    assert "scikit-learn digits" in out
-    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
-    assert set(rows) == {"mlp", "kan", "metakan"}
-    assert rows["metakan"][1] == str(64 * 8 + 8 * 10 + 2 * (16 + 16 + 9 * 16 + 9))
+    lines = capsys.readouterr().out.splitlines()
+    assert "scikit-learn digits" in lines[2] and "Feynman I.6.20" in lines[1]
+    assert lines[3].split()[:4] == ["task", "model", "params", "backend"]
+    rows = {tuple(line.split()[:2]): line.split() for line in lines[4:]}
+    assert set(rows) == {(task, model) for task in ("symbolic", "digits") for model in ("mlp", "kan", "metakan")}
+    meta_learners = 2 * (16 + 16 + 9 * 16 + 9)  # one per layer: W1, b1, W2, b2 with d=1, H=16, K+1=9
+    assert rows[("digits", "metakan")][2] == str(64 * 8 + 8 * 10 + meta_learners)
+    assert rows[("symbolic", "kan")][2] == str((2 * 8 + 8 * 1) * (8 + 2))
+    assert rows[("digits", "kan")][3] in metakan.available_backends()
+    peak_kib = {key: int(row[4]) for key, row in rows.items()}  # "<n> KiB"
+    assert peak_kib[("digits", "metakan")] < peak_kib[("digits", "kan")]
 
 
 def test_module_entry_point_shows_help():

@@ -1,10 +1,15 @@
-"""What a forward pass keeps for backward, measured with ``torch.autograd.graph.saved_tensors_hooks``."""
+"""Memory of training, measured exactly on any device: what a forward keeps for backward
+(``saved_tensors_hooks``) and the peak tensor memory of a whole step (a dispatch mode)."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable, Iterable, List, Tuple
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.weak import WeakIdKeyDictionary
 
 
 def saved_tensors(fn: Callable[[], torch.Tensor]) -> Tuple[torch.Tensor, List[torch.Tensor]]:
@@ -35,3 +40,45 @@ def saved_bytes(fn: Callable[[], torch.Tensor], exclude: Iterable[torch.Tensor] 
         if key not in skip:
             storages[key] = t.untyped_storage().nbytes()
     return sum(storages.values())
+
+
+class _StorageCounter(TorchDispatchMode):
+    """Counts the bytes of the storages the ops run under it create, and their peak, until each is freed."""
+
+    def __init__(self, known: Iterable[torch.Tensor]):
+        super().__init__()
+        self._seen = WeakIdKeyDictionary()
+        self._refs = []
+        for t in known:
+            self._seen[t.untyped_storage()] = True
+        self.live = 0
+        self.peak = 0
+
+    def _freed(self, nbytes: int, _ref) -> None:
+        self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                storage = t.untyped_storage()
+                if storage not in self._seen:
+                    self._seen[storage] = True
+                    nbytes = storage.nbytes()
+                    self.live += nbytes
+                    self.peak = max(self.peak, self.live)
+                    self._refs.append(weakref.ref(storage, lambda ref, n=nbytes: self._freed(n, ref)))
+        return out
+
+
+def peak_step_bytes(step: Callable[[], object], existing: Iterable[torch.Tensor]) -> int:
+    """Peak tensor memory while ``step()`` runs: the distinct storages of ``existing`` (parameters,
+    buffers, optimizer state, the batch: what is there anyway) plus the most that the step's operations
+    (forward, backward, optimizer update) hold at one moment. Exact and independent of the allocator;
+    kernels' private scratch outside tensors (cache-sized tiles in the fused backends) is not included."""
+    existing = list(existing)
+    base = {_storage_key(t): t.untyped_storage().nbytes() for t in existing}
+    counter = _StorageCounter(existing)
+    with counter:
+        step()
+    return sum(base.values()) + counter.peak
