@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import metakan
 from metakan.cli import main
 
@@ -25,3 +27,12 @@ def test_demo_prints_a_row_per_task_and_model(capsys):
 def test_module_entry_point_shows_help():
     done = subprocess.run([sys.executable, "-m", "metakan", "--help"], capture_output=True, text=True, check=True)
     assert "demo" in done.stdout
+
+
+def test_demo_refuses_bad_options_with_a_message(capsys):
+    assert main(["demo", "--equation", "no_such(", "--epochs", "1"]) == 2
+    assert "metakan demo: error: equation must be a Feynman name" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "expected an integer >= 1" in capsys.readouterr().err

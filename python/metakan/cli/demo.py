@@ -4,6 +4,7 @@ no download) and print one table: parameters, backend, peak memory and time of a
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Callable, Dict, List, NamedTuple
 
@@ -13,7 +14,9 @@ from ..datasets import digits
 from ..memory import peak_step_bytes
 from ..networks import KAN, MetaKAN, param_groups
 from ..tasks.feynman import equation
+from ..tasks.options import positive_int
 from ..tasks.symbolic import sample
+from .train import USER_ERRORS
 
 HELP = "train MLP, KAN and MetaKAN side by side on a Feynman equation and the digits data set"
 MODELS = ("mlp", "kan", "metakan")
@@ -45,9 +48,11 @@ class Row(NamedTuple):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--equation", default="I.6.20", help="the Feynman equation of the regression task")
-    parser.add_argument("--hidden", type=int, default=32, help="hidden width of the digits models [64, hidden, 10]")
-    parser.add_argument("--epochs", type=int, default=40, help="epochs of the digits task (the regression task: 3x)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--hidden", type=positive_int, default=32,
+                        help="hidden width of the digits models [64, hidden, 10]")
+    parser.add_argument("--epochs", type=positive_int, default=40,
+                        help="epochs of the digits task (the regression task: 3x)")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", default="auto", help="kernel backend for the KAN layers")
 
@@ -137,6 +142,14 @@ def _print_table(rows: List[Row], metrics: Dict[str, str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except USER_ERRORS as err:
+        print(f"metakan demo: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     tasks = [_symbolic(args), _digits(args)]
     print(f"metakan demo: MLP, KAN and MetaKAN (d=1, H=16) of the same widths, Adam, batch {args.batch_size}, "
           f"{torch.get_num_threads()} CPU threads")
