@@ -405,9 +405,20 @@ Tensor param_grad(const Tensor& t, bool need) { return need ? at::zeros_like(t) 
 template <typename P>
 using Elem = std::remove_pointer_t<decltype(std::declval<P>().dcoef)>;
 
-Tensor kan_fwd(const Tensor& x, const Tensor& coef, const OptTensor& base_weight, const OptTensor& grid,
-               int64_t grid_size, int64_t spline_order, double lo, double hi) {
-  return forward(KanCall(Inputs(x, grid, grid_size, spline_order, lo, hi), coef, base_weight));
+// coef multiplied per edge by coef_scale (O, I) when one is given: formed for this call only, so that
+// autograd keeps the two factors (parameters) rather than their product.
+Tensor scaled_coef(const Inputs& in, const Tensor& coef, const OptTensor& coef_scale) {
+  if (!coef_scale) return coef;
+  check_kan(in.x, coef, std::nullopt, in.spline);
+  check_weight("coef_scale", *coef_scale, in.x, {coef.size(0), in.x.size(1)}, "(out_features, in_features)");
+  return coef * coef_scale->unsqueeze(-1);
+}
+
+Tensor kan_fwd(const Tensor& x, const Tensor& coef, const OptTensor& coef_scale, const OptTensor& base_weight,
+               const OptTensor& grid, int64_t grid_size, int64_t spline_order, double lo, double hi) {
+  const Inputs in(x, grid, grid_size, spline_order, lo, hi);
+  const Tensor scaled = scaled_coef(in, coef, coef_scale);
+  return forward(KanCall(in, scaled, base_weight));
 }
 
 std::tuple<Tensor, Tensor, Tensor> kan_bwd(const Tensor& dy, const Tensor& x, const Tensor& coef,
@@ -455,8 +466,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> metakan_bwd(
 
 TORCH_LIBRARY_FRAGMENT(metakan, m) {
   m.def(
-      "native_kan_fwd(Tensor x, Tensor coef, Tensor? base_weight, Tensor? grid, int grid_size, int spline_order, "
-      "float lo, float hi) -> Tensor");
+      "native_kan_fwd(Tensor x, Tensor coef, Tensor? coef_scale, Tensor? base_weight, Tensor? grid, int grid_size, "
+      "int spline_order, float lo, float hi) -> Tensor");
   m.def(
       "native_kan_bwd(Tensor dy, Tensor x, Tensor coef, Tensor? base_weight, Tensor? grid, int grid_size, "
       "int spline_order, float lo, float hi, bool need_dx, bool need_dparams) -> (Tensor, Tensor, Tensor)");

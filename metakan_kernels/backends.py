@@ -52,7 +52,7 @@ class Backend:
             return f"runs on {'/'.join(self.device_types)} tensors, got a {device.type} tensor"
         return None
 
-    def kan_linear(self, x, coef, base_weight, spec: SplineSpec, grid):
+    def kan_linear(self, x, coef, base_weight, spec: SplineSpec, grid, coef_scale=None):
         raise NotImplementedError
 
     def metakan_linear(self, x, embedding, w1, b1, w2, b2, spec: SplineSpec, grid, meta_activation):
@@ -67,8 +67,9 @@ class ReferenceBackend(Backend):
     def unsupported(self, device, dtype, spec, meta_activation, sizes):
         return None
 
-    def kan_linear(self, x, coef, base_weight, spec, grid):
-        return reference.kan_linear_ref(x, coef, base_weight, knots_or_uniform(x, spec, grid), spec.spline_order)
+    def kan_linear(self, x, coef, base_weight, spec, grid, coef_scale=None):
+        knots = knots_or_uniform(x, spec, grid)
+        return reference.kan_linear_ref(x, coef, base_weight, knots, spec.spline_order, coef_scale)
 
     def metakan_linear(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
         knots = knots_or_uniform(x, spec, grid)

@@ -74,7 +74,7 @@ def check_grid(grid, x: torch.Tensor, spec: SplineSpec) -> None:
         raise ValueError("grid must be strictly increasing along its last dimension (and free of NaN)")
 
 
-def check_kan_args(x, coef, base_weight, grid, spec: SplineSpec) -> None:
+def check_kan_args(x, coef, base_weight, grid, spec: SplineSpec, coef_scale=None) -> None:
     check_tensor("coef", coef, dim=3)
     out_features, in_features = coef.shape[0], coef.shape[1]
     check_input(x, in_features)
@@ -82,7 +82,10 @@ def check_kan_args(x, coef, base_weight, grid, spec: SplineSpec) -> None:
     if base_weight is not None:
         check_tensor("base_weight", base_weight, dim=2)
         check_shape("base_weight", base_weight, (out_features, in_features), "(out_features, in_features)")
-    check_same(x, coef=coef, base_weight=base_weight)
+    if coef_scale is not None:
+        check_tensor("coef_scale", coef_scale, dim=2)
+        check_shape("coef_scale", coef_scale, (out_features, in_features), "(out_features, in_features)")
+    check_same(x, coef=coef, base_weight=base_weight, coef_scale=coef_scale)
     check_grid(grid, x, spec)
 
 

@@ -3,8 +3,8 @@
 A fused backend defines four ops in the ``metakan`` torch.library namespace, named after its prefix
 ``P``, with these schemas (``torch.library.triton_op`` infers the same from Python annotations):
 
-    P_kan_fwd(Tensor x, Tensor coef, Tensor? base_weight, Tensor? grid, int grid_size,
-              int spline_order, float lo, float hi) -> Tensor y
+    P_kan_fwd(Tensor x, Tensor coef, Tensor? coef_scale, Tensor? base_weight, Tensor? grid,
+              int grid_size, int spline_order, float lo, float hi) -> Tensor y
     P_kan_bwd(Tensor dy, Tensor x, Tensor coef, Tensor? base_weight, Tensor? grid, int grid_size,
               int spline_order, float lo, float hi, bool need_dx, bool need_dparams)
               -> (Tensor dx, Tensor dcoef, Tensor dbase_weight)
@@ -18,7 +18,10 @@ A fused backend defines four ops in the ``metakan`` torch.library namespace, nam
 
 Contract: x is (B, I) with B, I, O >= 1; every tensor is contiguous and of x's dtype, except ``grid``
 (None for the uniform grid, else (I, G + 2k + 1) knots in float32, float64 when x is float64);
-``activation`` is a code of :data:`ACTIVATION_CODES`. y is (B, O) in x's dtype. A backward returns
+``activation`` is a code of :data:`ACTIVATION_CODES`. ``coef_scale`` (O, I), when given, multiplies
+each edge's coefficients: the forward op forms ``coef * coef_scale[..., None]`` while it runs; the
+backward op takes that product (formed again by the autograd below), so that it is never kept.
+y is (B, O) in x's dtype. A backward returns
 the gradients of the inputs in the order above, in their dtypes, and an empty (0,) tensor for every
 gradient it was not asked for (``need_dx`` covers dx, ``need_dparams`` all the others; a missing
 ``base_weight`` has an empty gradient).
@@ -78,7 +81,7 @@ def _empty_like_nothing(like: torch.Tensor) -> torch.Tensor:
 def register_fakes(prefix: str) -> None:
     """Shape-only implementations of the four ops, for torch.compile and meta tensors."""
 
-    def kan_fwd(x, coef, base_weight, grid, grid_size, spline_order, lo, hi):
+    def kan_fwd(x, coef, coef_scale, base_weight, grid, grid_size, spline_order, lo, hi):
         return x.new_empty(x.shape[0], coef.shape[0])
 
     def kan_bwd(dy, x, coef, base_weight, grid, grid_size, spline_order, lo, hi, need_dx, need_dparams):
@@ -103,24 +106,32 @@ def register_fakes(prefix: str) -> None:
 
 
 def _kan_setup(ctx, inputs, output):
-    x, coef, base_weight, grid, *spline = inputs
-    ctx.save_for_backward(x, coef, base_weight, grid)
+    x, coef, coef_scale, base_weight, grid, *spline = inputs
+    ctx.save_for_backward(x, coef, coef_scale, base_weight, grid)
     ctx.spline = spline
 
 
 def _kan_backward(ops: FusedOps, ctx, dy):
-    x, coef, base_weight, grid = ctx.saved_tensors
+    x, coef, coef_scale, base_weight, grid = ctx.saved_tensors
     grid_size, spline_order, lo, hi = ctx.spline
-    needs = ctx.needs_input_grad[:3]
+    needs = ctx.needs_input_grad[:4]  # x, coef, coef_scale, base_weight
     if torch.is_grad_enabled():
         spec = SplineSpec(grid_size, spline_order, lo, hi)
+        knots = knots_or_uniform(x, spec, grid)
         grads = _differentiable_grads(
-            lambda: reference.kan_linear_ref(x, coef, base_weight, knots_or_uniform(x, spec, grid), spline_order),
-            (x, coef, base_weight), needs, dy,
+            lambda: reference.kan_linear_ref(x, coef, base_weight, knots, spline_order, coef_scale),
+            (x, coef, coef_scale, base_weight), needs, dy,
         )
+        return (*_keep(grads, needs), None, None, None, None, None)
+    scaled = coef if coef_scale is None else coef * coef_scale.unsqueeze(-1)
+    dx, dscaled, dbase = ops.kan_bwd(dy.contiguous(), x, scaled, base_weight, grid, grid_size, spline_order, lo,
+                                     hi, needs[0], any(needs[1:]))
+    if coef_scale is None:
+        grads = (dx, dscaled, None, dbase)
     else:
-        grads = ops.kan_bwd(dy.contiguous(), x, coef, base_weight, grid, grid_size, spline_order, lo, hi,
-                            needs[0], needs[1] or needs[2])
+        dcoef = dscaled * coef_scale.unsqueeze(-1) if needs[1] else None
+        dscale = (dscaled * coef).sum(-1) if needs[2] else None
+        grads = (dx, dcoef, dscale, dbase)
     return (*_keep(grads, needs), None, None, None, None, None)
 
 
@@ -222,14 +233,16 @@ class FusedBackend(Backend):
             return None
         return grid.to(torch.float64 if x.dtype == torch.float64 else torch.float32).contiguous()
 
-    def kan_linear(self, x, coef, base_weight, spec, grid):
+    def kan_linear(self, x, coef, base_weight, spec, grid, coef_scale=None):
         if x.dtype in self.limits.upcast:
-            return self.kan_linear(*_widen(x, coef, base_weight), spec, grid).to(x.dtype)
+            x_, coef_, base_, scale_ = _widen(x, coef, base_weight, coef_scale)
+            return self.kan_linear(x_, coef_, base_, spec, grid, scale_).to(x.dtype)
         if self._empty_call(x, coef.shape[0]):  # nothing to launch; the reference gives the empty result
-            return reference.kan_linear_ref(x, coef, base_weight, knots_or_uniform(x, spec, grid), spec.spline_order)
+            knots = knots_or_uniform(x, spec, grid)
+            return reference.kan_linear_ref(x, coef, base_weight, knots, spec.spline_order, coef_scale)
         return self.ops.kan_fwd(
-            x.contiguous(), coef.contiguous(), _contiguous(base_weight), self._knots(x, grid),
-            spec.grid_size, spec.spline_order, spec.lo, spec.hi,
+            x.contiguous(), coef.contiguous(), _contiguous(coef_scale), _contiguous(base_weight),
+            self._knots(x, grid), spec.grid_size, spec.spline_order, spec.lo, spec.hi,
         )
 
     def metakan_linear(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):

@@ -37,37 +37,42 @@ def kan_linear(
     spline_order: int = 3,
     grid_range: Sequence[float] = (-1.0, 1.0),
     grid: Optional[torch.Tensor] = None,
+    coef_scale: Optional[torch.Tensor] = None,
     backend: str = "auto",
 ) -> torch.Tensor:
     """B-spline KAN layer ``y = silu(x) @ base_weight.T + Σ_m B_m(x) coef[..., m]``.
 
     Args:
         x: (..., in_features).
-        coef: (out_features, in_features, grid_size + spline_order) spline coefficients (already
-            multiplied by any per-edge scaler).
+        coef: (out_features, in_features, grid_size + spline_order) spline coefficients.
         base_weight: (out_features, in_features), or None for no base (SiLU) term.
         grid_size, spline_order, grid_range: the uniform grid, as in efficient-kan.
         grid: optional per-feature knots (in_features, grid_size + 2*spline_order + 1), strictly
             increasing; None uses the uniform grid.
+        coef_scale: optional (out_features, in_features) factor of each edge's coefficients
+            (efficient-kan's ``spline_scaler``): the layer uses ``coef * coef_scale[..., None]``, and
+            the fused backends form that product only while they run, never keeping it for backward.
         backend: "auto" or a name from :func:`available_backends`.
 
     Returns: (..., out_features).
     """
     return run_kan_linear(
         x, coef, base_weight, grid_size=grid_size, spline_order=spline_order, grid_range=grid_range,
-        grid=grid, backend=backend,
+        grid=grid, coef_scale=coef_scale, backend=backend,
     )[0]
 
 
-def run_kan_linear(x, coef, base_weight, *, grid_size, spline_order, grid_range, grid, backend) -> Tuple[torch.Tensor, str]:
+def run_kan_linear(
+    x, coef, base_weight, *, grid_size, spline_order, grid_range, grid, backend, coef_scale=None
+) -> Tuple[torch.Tensor, str]:
     """:func:`kan_linear`, also returning the name of the backend that ran (layers report it)."""
     spec = make_spec(grid_size, spline_order, grid_range)
-    x, coef, base_weight = _autocast(x, coef, base_weight)
-    check_kan_args(x, coef, base_weight, grid, spec)
+    x, coef, base_weight, coef_scale = _autocast(x, coef, base_weight, coef_scale)
+    check_kan_args(x, coef, base_weight, grid, spec, coef_scale)
     x2 = _flatten(x)
     sizes = CallSizes(x2.shape[0], x2.shape[1], coef.shape[0])
     impl = select_backend(backend, x.device, x.dtype, spec, "relu", sizes)
-    y = impl.kan_linear(x2, coef, base_weight, spec, grid)
+    y = impl.kan_linear(x2, coef, base_weight, spec, grid, coef_scale)
     return y.reshape(*x.shape[:-1], coef.shape[0]), impl.name
 
 

@@ -79,12 +79,15 @@ def kan_linear_ref(
     base_weight: Optional[torch.Tensor],
     knots: torch.Tensor,
     spline_order: int,
+    coef_scale: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """``y[b,o] = Σ_i wb[o,i] silu(x[b,i]) + Σ_i Σ_m coef[o,i,m] B_m(x[b,i])``.
+    """``y[b,o] = Σ_i wb[o,i] silu(x[b,i]) + Σ_i Σ_m s[o,i] coef[o,i,m] B_m(x[b,i])``.
 
-    x: (B, I); coef: (O, I, K); base_weight: (O, I) or None (no base term); knots: (I, K + k + 1).
-    Returns: (B, O). Materializes the (B, I, K) basis tensor.
+    x: (B, I); coef: (O, I, K); base_weight: (O, I) or None (no base term); knots: (I, K + k + 1);
+    coef_scale: s, (O, I), or None for s = 1. Returns: (B, O). Materializes the (B, I, K) basis tensor.
     """
+    if coef_scale is not None:
+        coef = coef * coef_scale.unsqueeze(-1)
     bases = b_spline_bases(x, knots, spline_order)
     y = F.linear(bases.flatten(1), coef.flatten(1))
     if base_weight is not None:

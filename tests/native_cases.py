@@ -7,6 +7,7 @@ import metakan_kernels as mk
 from helpers import TOLERANCES, assert_close
 
 KAN_NAMES = ("x", "coef", "base_weight")
+SCALED_KAN_NAMES = ("x", "coef", "coef_scale", "base_weight")
 METAKAN_NAMES = ("x", "embedding", "w1", "b1", "w2", "b2")
 
 
@@ -29,11 +30,16 @@ def _leaves(tensors, dtype, device):
 
 
 def kan_params(out_features, in_features, num_bases, base=True, dtype=torch.float64, device="cpu"):
-    """coef and base_weight (None without a base term) of a KAN layer."""
+    """coef and base_weight (None without a base term) of a KAN layer (see also coef_scale)."""
     coef = torch.randn(out_features, in_features, num_bases, dtype=torch.float64)
     base_weight = torch.randn(out_features, in_features, dtype=torch.float64)
     leaves = _leaves([coef, base_weight], dtype, device)
     return leaves[0], (leaves[1] if base else None)
+
+
+def coef_scale(out_features, in_features, dtype=torch.float64, device="cpu"):
+    """A per-edge coefficient scale (efficient-kan's spline_scaler), of both signs."""
+    return _leaves([torch.randn(out_features, in_features, dtype=torch.float64)], dtype, device)[0]
 
 
 def meta_params(out_features, in_features, num_bases, embedding_dim, hidden, dtype=torch.float64, device="cpu"):
@@ -85,6 +91,15 @@ def check_kan(x, coef, base_weight, *, backend, grid=None, grid_size, spline_ord
                              backend=backend)
 
     check_against_reference(fn, [x, coef, base_weight], KAN_NAMES, backend)
+
+
+def check_scaled_kan(x, coef, coef_scale, base_weight, *, backend, grid=None, grid_size, spline_order):
+    """kan_linear with a per-edge coef_scale on `backend` against the reference, every gradient included."""
+    def fn(x, coef, coef_scale, base_weight, backend):
+        return mk.kan_linear(x, coef, base_weight, grid_size=grid_size, spline_order=spline_order, grid=grid,
+                             coef_scale=coef_scale, backend=backend)
+
+    check_against_reference(fn, [x, coef, coef_scale, base_weight], SCALED_KAN_NAMES, backend)
 
 
 def check_metakan(x, params, *, backend, grid=None, grid_size, spline_order, meta_activation="relu"):

@@ -21,6 +21,7 @@ from metakan_kernels.fused import (
     register_fakes,
 )
 from metakan_kernels.spec import make_spec
+from metakan.memory import saved_tensors
 
 from helpers import assert_close
 
@@ -47,10 +48,10 @@ def _grads(y_fn, inputs, dy, needs):
 
 
 @torch.library.custom_op("metakan::wiringtest_kan_fwd", mutates_args=())
-def kan_fwd(x: torch.Tensor, coef: torch.Tensor, base_weight: torch.Tensor | None, grid: torch.Tensor | None,
-            grid_size: int, spline_order: int, lo: float, hi: float) -> torch.Tensor:
+def kan_fwd(x: torch.Tensor, coef: torch.Tensor, coef_scale: torch.Tensor | None, base_weight: torch.Tensor | None,
+            grid: torch.Tensor | None, grid_size: int, spline_order: int, lo: float, hi: float) -> torch.Tensor:
     knots = _knots(x, grid, grid_size, spline_order, lo, hi)
-    return reference.kan_linear_ref(x, coef, base_weight, knots, spline_order)
+    return reference.kan_linear_ref(x, coef, base_weight, knots, spline_order, coef_scale)
 
 
 @torch.library.custom_op("metakan::wiringtest_kan_bwd", mutates_args=())
@@ -104,6 +105,28 @@ def test_gradients_match_reference_and_unrequested_are_none():
     frozen = x.detach()
     (dcoef,) = torch.autograd.grad(BACKEND.kan_linear(frozen, coef, None, SPEC, None).sum(), coef)
     assert dcoef.shape == coef.shape
+
+
+def test_coef_scale_gradients_and_nothing_scaled_is_kept():
+    """The (O, I) scale's product with coef is formed by the ops, not kept: gradients of all four
+    inputs match the reference, once and twice differentiated, and only the inputs are saved."""
+    x, coef, scale, wb = _leaf(6, 3), _leaf(2, 3, 8), _leaf(2, 3), _leaf(2, 3)
+    fn = lambda *a: BACKEND.kan_linear(a[0], a[1], a[3], SPEC, None, a[2])  # noqa: E731
+    y = fn(x, coef, scale, wb)
+    knots = knots_or_uniform(x, SPEC, None)
+    y_ref = reference.kan_linear_ref(x, coef, wb, knots, 3, scale)
+    assert_close(y, y_ref, "y")
+    dy = torch.randn_like(y)
+    names = ("x", "coef", "coef_scale", "base_weight")
+    for got, want, name in zip(torch.autograd.grad(y, (x, coef, scale, wb), dy),
+                               torch.autograd.grad(y_ref, (x, coef, scale, wb), dy), names):
+        assert_close(got, want, f"d{name}")
+    (dscale,) = torch.autograd.grad(fn(x.detach(), coef.detach(), scale, None).sum(), scale)
+    assert dscale.shape == scale.shape
+    assert torch.autograd.gradgradcheck(fn, (x, coef, scale, wb))
+    _, saved = saved_tensors(lambda: fn(x, coef, scale, wb))
+    inputs = {t.data_ptr() for t in (x, coef, scale, wb)}
+    assert {t.data_ptr() for t in saved} <= inputs
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATION_CODES))

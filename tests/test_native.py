@@ -6,11 +6,21 @@ import itertools
 import pytest
 import torch
 
+import metakan
 import metakan_kernels as mk
 from metakan.memory import saved_tensors
 from metakan_kernels import native
 
-from native_cases import check_kan, check_metakan, inputs_outside, kan_params, meta_params, nonuniform_knots
+from native_cases import (
+    check_kan,
+    check_metakan,
+    check_scaled_kan,
+    coef_scale,
+    inputs_outside,
+    kan_params,
+    meta_params,
+    nonuniform_knots,
+)
 
 SIZES = list(itertools.product([1, 5, 37], [1, 3, 7], [1, 2, 9]))  # (batch, in_features, out_features)
 SPLINES = list(itertools.product([3, 5], [1, 3]))  # (grid_size, spline_order)
@@ -29,6 +39,16 @@ def test_kan_matches_reference(batch, in_features, out_features, grid_size, spli
         coef, base_weight = kan_params(out_features, in_features, grid_size + spline_order, base)
         check_kan(x, coef, base_weight, backend="cpu", grid=_grid(knots, in_features, grid_size, spline_order),
                   grid_size=grid_size, spline_order=spline_order)
+
+
+@pytest.mark.parametrize("knots", ["uniform", "per-feature"])
+@pytest.mark.parametrize("batch, in_features, out_features", [(1, 1, 1), (37, 7, 9)])
+def test_kan_with_coef_scale_matches_reference(batch, in_features, out_features, knots):
+    x = inputs_outside((batch, in_features))
+    for base in (True, False):
+        coef, base_weight = kan_params(out_features, in_features, 8, base)
+        check_scaled_kan(x, coef, coef_scale(out_features, in_features), base_weight, backend="cpu",
+                         grid=_grid(knots, in_features, 5, 3), grid_size=5, spline_order=3)
 
 
 @pytest.mark.parametrize("knots", ["uniform", "per-feature"])
@@ -88,8 +108,8 @@ def test_strided_rows_at_the_op():
     x = inputs_outside((10, 3)).detach()
     coef, base_weight = (t.detach() for t in kan_params(4, 3, 8))
     args = (coef, base_weight, None, 5, 3, -1.0, 1.0)
-    y = torch.ops.metakan.native_kan_fwd(x[::2], *args)
-    torch.testing.assert_close(y, torch.ops.metakan.native_kan_fwd(x[::2].contiguous(), *args))
+    y = torch.ops.metakan.native_kan_fwd(x[::2], coef, None, *args[1:])
+    torch.testing.assert_close(y, torch.ops.metakan.native_kan_fwd(x[::2].contiguous(), coef, None, *args[1:]))
     dy = torch.randn(10, 4, dtype=torch.float64)
     strided = torch.ops.metakan.native_kan_bwd(dy[::2], x[::2], *args, True, True)
     dense = torch.ops.metakan.native_kan_bwd(dy[::2].contiguous(), x[::2].contiguous(), *args, True, True)
@@ -111,9 +131,10 @@ def test_nan_and_inf_inputs_match_reference():
 def test_empty_inputs_give_empty_or_zero_results():
     ops = torch.ops.metakan
     coef, base_weight = (t.detach() for t in kan_params(2, 3, 8))
-    assert ops.native_kan_fwd(torch.zeros(0, 3, dtype=torch.float64), coef, base_weight, None, 5, 3, -1.0, 1.0).shape == (0, 2)
-    no_inputs = ops.native_kan_fwd(torch.zeros(4, 0, dtype=torch.float64), coef[:, :0], base_weight[:, :0], None, 5, 3,
-                                   -1.0, 1.0)
+    no_rows = ops.native_kan_fwd(torch.zeros(0, 3, dtype=torch.float64), coef, None, base_weight, None, 5, 3, -1.0, 1.0)
+    assert no_rows.shape == (0, 2)
+    no_inputs = ops.native_kan_fwd(torch.zeros(4, 0, dtype=torch.float64), coef[:, :0], None, base_weight[:, :0], None,
+                                   5, 3, -1.0, 1.0)
     assert torch.equal(no_inputs, torch.zeros(4, 2, dtype=torch.float64))
     grads = ops.native_kan_bwd(torch.zeros(0, 2, dtype=torch.float64), torch.zeros(0, 3, dtype=torch.float64), coef,
                                base_weight, None, 5, 3, -1.0, 1.0, True, True)
@@ -126,6 +147,10 @@ def test_gradcheck_float64(knots):
     x = inputs_outside((5, 2))
     kan = lambda x, c, w: mk.kan_linear(x, c, w, grid_size=4, spline_order=3, grid=grid, backend="cpu")  # noqa: E731
     assert torch.autograd.gradcheck(kan, (x, *kan_params(2, 2, 7)))
+    scaled = lambda x, c, s, w: mk.kan_linear(x, c, w, grid_size=4, spline_order=3, grid=grid,  # noqa: E731
+                                              coef_scale=s, backend="cpu")
+    coef, base_weight = kan_params(2, 2, 7)
+    assert torch.autograd.gradcheck(scaled, (x, coef, coef_scale(2, 2), base_weight))
     meta = lambda *a: mk.metakan_linear(*a, grid_size=4, spline_order=3, grid=grid, meta_activation="silu",  # noqa: E731
                                         backend="cpu")
     assert torch.autograd.gradcheck(meta, (x, *meta_params(2, 2, 7, 2, 3)))
@@ -141,14 +166,24 @@ def _big_saved(backend, op, batch, width):
     """Elements of the largest tensor a forward saves for backward, leaving out its inputs."""
     x = inputs_outside((batch, width), torch.float32)
     if op == "kan":
-        inputs = (x, *kan_params(width, width, 8, dtype=torch.float32))
-        fn = lambda: mk.kan_linear(*inputs, backend=backend)  # noqa: E731
+        coef, base_weight = kan_params(width, width, 8, dtype=torch.float32)
+        inputs = (x, coef, base_weight, coef_scale(width, width, torch.float32))
+        fn = lambda: mk.kan_linear(*inputs[:3], coef_scale=inputs[3], backend=backend)  # noqa: E731
     else:
         inputs = (x, *meta_params(width, width, 8, 1, 16, torch.float32))
         fn = lambda: mk.metakan_linear(*inputs, backend=backend)  # noqa: E731
     _, saved = saved_tensors(fn)
     known = {t.untyped_storage().data_ptr() for t in inputs}
     return max([t.numel() for t in saved if t.untyped_storage().data_ptr() not in known], default=0)
+
+
+def test_kan_layer_keeps_only_its_input_and_parameters():
+    """KANLinear hands spline_weight and spline_scaler to the op as factors: their product is not kept."""
+    layer = metakan.KANLinear(48, 32, backend="cpu")
+    x = inputs_outside((64, 48), torch.float32)
+    _, saved = saved_tensors(lambda: layer(x))
+    known = {t.untyped_storage().data_ptr() for t in (x, *layer.parameters(), *layer.buffers())}
+    assert [tuple(t.shape) for t in saved if t.untyped_storage().data_ptr() not in known] == []
 
 
 @pytest.mark.parametrize("op", ["kan", "metakan"])

@@ -17,9 +17,10 @@ F64 = torch.float64
 
 
 def kan_args():
-    """Valid arguments of native_kan_fwd: x (5, 3), coef (2, 3, 8), base_weight, grid, G=5, k=3, lo, hi."""
+    """Valid arguments of native_kan_fwd: x (5, 3), coef (2, 3, 8), coef_scale (2, 3), base_weight, grid,
+    G=5, k=3, lo, hi."""
     return [torch.randn(5, 3, dtype=F64), torch.randn(2, 3, 8, dtype=F64), torch.randn(2, 3, dtype=F64),
-            mk.uniform_knots(3, 5, 3, dtype=F64).contiguous(), 5, 3, -1.0, 1.0]
+            torch.randn(2, 3, dtype=F64), mk.uniform_knots(3, 5, 3, dtype=F64).contiguous(), 5, 3, -1.0, 1.0]
 
 
 def meta_args():
@@ -46,17 +47,20 @@ KAN_FWD_CASES = [
     (1, lambda c: c[:, :2], r"coef must have shape .* = \[2, 3, 8\], got \[2, 2, 8\]"),
     (1, lambda c: c[0], r"coef must have shape \(out_features, in_features, grid_size \+ spline_order\), got \[3, 8\]"),
     (1, lambda c: c.transpose(0, 1).contiguous().transpose(0, 1), r"coef must be contiguous"),
-    (2, lambda w: w[:1], r"base_weight must have shape \(out_features, in_features\) = \[2, 3\], got \[1, 3\]"),
-    (2, lambda w: w.float(), r"base_weight must be float64, got float32"),
-    (3, lambda g: g[:, :-1], r"grid must have shape \(in_features, grid_size \+ 2\*spline_order \+ 1\) = \[3, 12\]"),
-    (3, lambda g: g.float(), r"grid must be float64, got float32"),
-    (3, lambda g: torch.randn(3, 24, dtype=F64)[:, ::2], r"grid must have unit stride"),
-    (4, 0, r"grid_size must be >= 1, got 0"),
-    (5, 6, r"spline_order must be in \[0, 5\], got 6"),
-    (5, -1, r"spline_order must be in \[0, 5\], got -1"),
-    (4, 62, r"grid_size \+ spline_order must be <= 64, got 65"),
-    (6, 1.0, r"the grid range must be finite with lo < hi, got lo = 1, hi = 1"),
-    (7, float("nan"), r"the grid range must be finite with lo < hi"),
+    (2, lambda s: s[:1], r"coef_scale must have shape \(out_features, in_features\) = \[2, 3\], got \[1, 3\]"),
+    (2, lambda s: s.float(), r"coef_scale must be float64, got float32"),
+    (2, lambda s: s.t().contiguous().t(), r"coef_scale must be contiguous"),
+    (3, lambda w: w[:1], r"base_weight must have shape \(out_features, in_features\) = \[2, 3\], got \[1, 3\]"),
+    (3, lambda w: w.float(), r"base_weight must be float64, got float32"),
+    (4, lambda g: g[:, :-1], r"grid must have shape \(in_features, grid_size \+ 2\*spline_order \+ 1\) = \[3, 12\]"),
+    (4, lambda g: g.float(), r"grid must be float64, got float32"),
+    (4, lambda g: torch.randn(3, 24, dtype=F64)[:, ::2], r"grid must have unit stride"),
+    (5, 0, r"grid_size must be >= 1, got 0"),
+    (6, 6, r"spline_order must be in \[0, 5\], got 6"),
+    (6, -1, r"spline_order must be in \[0, 5\], got -1"),
+    (5, 62, r"grid_size \+ spline_order must be <= 64, got 65"),
+    (7, 1.0, r"the grid range must be finite with lo < hi, got lo = 1, hi = 1"),
+    (8, float("nan"), r"the grid range must be finite with lo < hi"),
 ]
 
 
@@ -67,7 +71,7 @@ def test_kan_fwd_rejects(index, value, pattern):
 
 
 def test_kan_bwd_rejects_bad_dy():
-    x, coef, base_weight, grid, *spline = kan_args()
+    x, coef, _, base_weight, grid, *spline = kan_args()
     rest = (x, coef, base_weight, grid, *spline, True, True)
     with pytest.raises(RuntimeError, match=r"dy must have shape \(batch, out_features\) = \[5, 2\], got \[5, 3\]"):
         OPS.native_kan_bwd(torch.randn(5, 3, dtype=F64), *rest)

@@ -9,7 +9,16 @@ import torch
 import metakan_kernels as mk
 from metakan.memory import saved_tensors
 
-from native_cases import check_kan, check_metakan, inputs_outside, kan_params, meta_params, nonuniform_knots
+from native_cases import (
+    check_kan,
+    check_metakan,
+    check_scaled_kan,
+    coef_scale,
+    inputs_outside,
+    kan_params,
+    meta_params,
+    nonuniform_knots,
+)
 
 pytestmark = pytest.mark.gpu
 
@@ -33,6 +42,15 @@ def test_kan_matches_reference(dtype, batch, in_features, out_features, grid_siz
         coef, base_weight = kan_params(out_features, in_features, grid_size + spline_order, base, dtype, "cuda")
         check_kan(x, coef, base_weight, backend="cuda", grid=_grid(knots, in_features, grid_size, spline_order),
                   grid_size=grid_size, spline_order=spline_order)
+
+
+@pytest.mark.parametrize("batch, in_features, out_features", SIZES[1::2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kan_with_coef_scale_matches_reference(dtype, batch, in_features, out_features):
+    x = inputs_outside((batch, in_features), dtype, "cuda")
+    coef, base_weight = kan_params(out_features, in_features, 8, True, dtype, "cuda")
+    check_scaled_kan(x, coef, coef_scale(out_features, in_features, dtype, "cuda"), base_weight, backend="cuda",
+                     grid_size=5, spline_order=3)
 
 
 @pytest.mark.parametrize("knots", ["uniform", "per-feature"])

@@ -30,6 +30,16 @@ def test_leading_batch_dims_and_reference_agreement():
     torch.testing.assert_close(y.reshape(-1, 2), metakan_linear_ref(args[0].reshape(-1, 3), *args[1:], knots, 3, "tanh"))
 
 
+def test_coef_scale_scales_each_edge():
+    x, coef, wb = kan_args(batch=(4, 2), dtype=torch.float64)
+    scale = torch.randn(2, 3, dtype=torch.float64)
+    y = mk.kan_linear(x, coef, wb, coef_scale=scale)
+    torch.testing.assert_close(y, mk.kan_linear(x, coef * scale[..., None], wb))
+    leaves = [t.clone().requires_grad_() for t in (x[0], coef, scale, wb)]
+    fn = lambda x, c, s, w: mk.kan_linear(x, c, w, coef_scale=s, backend="reference")  # noqa: E731
+    assert torch.autograd.gradgradcheck(fn, leaves)
+
+
 def test_empty_batch_and_empty_output():
     x, coef, wb = kan_args(batch=(0,))
     assert mk.kan_linear(x, coef, wb).shape == (0, 2)
@@ -84,6 +94,21 @@ def test_unknown_backend_lists_the_known_ones():
 def test_kan_linear_bad_inputs(make, error, pattern):
     with pytest.raises(error, match=pattern):
         mk.kan_linear(*make(*kan_args()))
+
+
+@pytest.mark.parametrize(
+    "scale, error, pattern",
+    [
+        (torch.ones(3, 2), ValueError, r"coef_scale must have shape \(out_features, in_features\) = \(2, 3\), got \(3, 2\)"),
+        (torch.ones(2, 3, 1), ValueError, r"coef_scale must have 2 dimensions"),
+        (torch.ones(2, 3, dtype=torch.float64), TypeError, r"coef_scale is torch.float64 but x is torch.float32"),
+        (torch.ones(2, 3, dtype=torch.int32), TypeError, r"coef_scale must be a floating-point tensor"),
+        (torch.ones(2, 3, device="meta"), ValueError, r"coef_scale is on meta but x is on cpu"),
+    ],
+)
+def test_kan_linear_bad_coef_scale(scale, error, pattern):
+    with pytest.raises(error, match=pattern):
+        mk.kan_linear(*kan_args(), coef_scale=scale)
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ class Case(NamedTuple):
     h: int = 4
     act: str = "relu"
     base: bool = True  # kan_linear with a base_weight
+    scale: bool = False  # kan_linear with a coef_scale
 
 
 META_CASES = [
@@ -63,6 +64,8 @@ KAN_CASES = [
     Case((2, 5), 3, 9, 3, 2, knots=True, layout="strided", dtype="fp32", base=False),
     Case((37,), 7, 9, 5, 3, knots=True, dtype="fp16"),
     Case((37,), 7, 9, 3, 1, dtype="bf16"),
+    Case((5, 3), 7, 9, 5, 3, knots=True, layout="strided", scale=True),
+    Case((37,), 3, 2, 3, 1, dtype="fp32", base=False, scale=True),
 ]
 
 
@@ -70,7 +73,7 @@ def _name(case: Case) -> str:
     shape = "x".join(map(str, case.batch))
     return (f"{case.dtype}-B{shape}-I{case.i}-O{case.o}-G{case.g}k{case.k}-d{case.d}H{case.h}-{case.act}"
             f"{'-knots' if case.knots else ''}{'-' + case.layout if case.layout != 'contiguous' else ''}"
-            f"{'' if case.base else '-nobase'}")
+            f"{'' if case.base else '-nobase'}{'-scale' if case.scale else ''}")
 
 
 def make_input(case: Case, dtype: torch.dtype) -> torch.Tensor:
@@ -95,7 +98,7 @@ def make_knots(case: Case) -> Optional[torch.Tensor]:
 def make_leaves(case: Case, op: str, dtype: torch.dtype):
     num_bases = case.g + case.k
     if op == "kan":
-        shapes = [(case.o, case.i, num_bases)] + ([(case.o, case.i)] if case.base else [])
+        shapes = [(case.o, case.i, num_bases)] + [(case.o, case.i)] * (int(case.base) + int(case.scale))
     else:
         shapes = [(case.o, case.i, case.d), (case.h, case.d), (case.h,), (num_bases + 1, case.h), (num_bases + 1,)]
     return [(torch.randn(*s, dtype=torch.float64) * 0.5).to(dtype) for s in shapes]
@@ -104,8 +107,8 @@ def make_leaves(case: Case, op: str, dtype: torch.dtype):
 def run_op(op: str, case: Case, x, params, knots, backend: str):
     options = dict(grid_size=case.g, spline_order=case.k, grid=knots, backend=backend)
     if op == "kan":
-        coef, base = params[0], (params[1] if case.base else None)
-        return mk.kan_linear(x, coef, base, **options)
+        coef, base, scale = params[0], (params[1] if case.base else None), (params[-1] if case.scale else None)
+        return mk.kan_linear(x, coef, base, coef_scale=scale, **options)
     return mk.metakan_linear(x, *params, meta_activation=case.act, **options)
 
 
@@ -116,14 +119,18 @@ def outputs_and_grads(op: str, case: Case, x, params, knots, dy, backend: str):
     return [y.detach(), *torch.autograd.grad(y, leaves, dy)]
 
 
-PARAM_NAMES = {"kan": ("coef", "base_weight"), "metakan": ("embedding", "w1", "b1", "w2", "b2")}
+def param_names(op: str, case: Case) -> tuple:
+    if op == "metakan":
+        return ("embedding", "w1", "b1", "w2", "b2")
+    return ("coef",) + ("base_weight",) * case.base + ("coef_scale",) * case.scale
 
 
 def check_against_reference(op: str, case: Case) -> None:
     dtype = torch_dtype[case.dtype]
     x, params, knots = make_input(case, dtype), make_leaves(case, op, dtype), make_knots(case)
     dy = torch.randn(*case.batch, case.o, dtype=torch.float64).to(dtype)
-    names = ("y", "dx") + PARAM_NAMES[op]
+    names = ("y", "dx") + param_names(op, case)
+    assert len(names) == len(params) + 2
     got = outputs_and_grads(op, case, x, params, knots, dy, "triton")
     want = outputs_and_grads(op, case, x, params, knots, dy, "reference")
     if dtype in (torch.float64, torch.float32):

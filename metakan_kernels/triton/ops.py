@@ -13,9 +13,10 @@ Tensor = torch.Tensor
 
 
 @triton_op("metakan::triton_kan_fwd", mutates_args=())
-def triton_kan_fwd(x: Tensor, coef: Tensor, base_weight: Optional[Tensor], grid: Optional[Tensor], grid_size: int,
-                   spline_order: int, lo: float, hi: float) -> Tensor:
-    return launch.kan_fwd_triton(x, coef, base_weight, grid, grid_size, spline_order, lo, hi)
+def triton_kan_fwd(x: Tensor, coef: Tensor, coef_scale: Optional[Tensor], base_weight: Optional[Tensor],
+                   grid: Optional[Tensor], grid_size: int, spline_order: int, lo: float, hi: float) -> Tensor:
+    scaled = coef if coef_scale is None else coef * coef_scale.unsqueeze(-1)
+    return launch.kan_fwd_triton(x, scaled, base_weight, grid, grid_size, spline_order, lo, hi)
 
 
 @triton_op("metakan::triton_kan_bwd", mutates_args=())

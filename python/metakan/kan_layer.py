@@ -103,16 +103,17 @@ class KANLinear(torch.nn.Module):
         return self.spline_weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The scaler goes to the op as a factor, so that the fused backends never keep the product.
         options = dict(
             grid_size=self.grid_size, spline_order=self.spline_order, grid_range=self.grid_range,
             grid=None if self.grid_is_uniform else self.grid, backend=self.backend,
+            coef_scale=self.spline_scaler if self.enable_standalone_scale_spline else None,
         )
-        coef = self.scaled_spline_weight
         if isinstance(self.base_activation, torch.nn.SiLU):
-            y, self.last_backend = run_kan_linear(x, coef, self.base_weight, **options)
+            y, self.last_backend = run_kan_linear(x, self.spline_weight, self.base_weight, **options)
             return y
         # Other base activations: the op computes the spline part, PyTorch the base part.
-        spline, self.last_backend = run_kan_linear(x, coef, None, **options)
+        spline, self.last_backend = run_kan_linear(x, self.spline_weight, None, **options)
         return spline + F.linear(self.base_activation(x), self.base_weight)
 
     @torch.no_grad()
