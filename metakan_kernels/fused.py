@@ -123,16 +123,17 @@ def _kan_backward(ops: FusedOps, ctx, dy):
             (x, coef, coef_scale, base_weight), needs, dy,
         )
         return (*_keep(grads, needs), None, None, None, None, None)
-    scaled = coef if coef_scale is None else coef * coef_scale.unsqueeze(-1)
-    dx, dscaled, dbase = ops.kan_bwd(dy.contiguous(), x, scaled, base_weight, grid, grid_size, spline_order, lo,
-                                     hi, needs[0], any(needs[1:]))
     if coef_scale is None:
-        grads = (dx, dscaled, None, dbase)
-    else:
-        dcoef = dscaled * coef_scale.unsqueeze(-1) if needs[1] else None
-        dscale = (dscaled * coef).sum(-1) if needs[2] else None
-        grads = (dx, dcoef, dscale, dbase)
-    return (*_keep(grads, needs), None, None, None, None, None)
+        grads = ops.kan_bwd(dy.contiguous(), x, coef, base_weight, grid, grid_size, spline_order, lo, hi,
+                            needs[0], any(needs[1:]))
+        return (*_keep((grads[0], grads[1], None, grads[2]), needs), None, None, None, None, None)
+    # The product lives only through the backward op; the factors' gradients then reuse its gradient
+    # (no further O*I*K temporaries: a batched dot for dscale, in place for dcoef).
+    dx, dscaled, dbase = ops.kan_bwd(dy.contiguous(), x, coef * coef_scale.unsqueeze(-1), base_weight, grid,
+                                     grid_size, spline_order, lo, hi, needs[0], any(needs[1:]))
+    dscale = torch.einsum("oik,oik->oi", dscaled, coef) if needs[2] else None
+    dcoef = dscaled.mul_(coef_scale.unsqueeze(-1)) if needs[1] else None
+    return (*_keep((dx, dcoef, dscale, dbase), needs), None, None, None, None, None)
 
 
 def _metakan_setup(ctx, inputs, output):
