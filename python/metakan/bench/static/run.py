@@ -32,13 +32,13 @@ def _versions(compiler: Optional[str]) -> Dict[str, str]:
 
 
 def model_arch(arch: int, layer: Layer, processes: int = 1, dtypes: Sequence[str] = DTYPES,
-               kernels: Optional[Sequence[str]] = None, cuda: bool = True) -> dict:
+               kernels: Optional[Sequence[str]] = None, cuda: bool = True, max_configs: Optional[int] = None) -> dict:
     """Everything the report of one architecture holds: kernel estimates, the chosen configurations,
     pass estimates (Triton, reference, nn.Linear) and the CUDA kernels' inventories."""
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         raise RuntimeError(INTERPRET_ERROR)
     m = machine(arch)
-    compiled = compile_all(jobs(layer, (arch,), tuple(dtypes), kernels), processes)
+    compiled = compile_all(jobs(layer, (arch,), tuple(dtypes), kernels, max_configs), processes)
     estimates = [model.estimate_triton(ck, layer, m) for ck in compiled]
     best = model.best_configs(estimates)
     passes = model.triton_passes(best) + model.roofline_passes(layer, m, dtypes)

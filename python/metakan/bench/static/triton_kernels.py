@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .layer import Layer
 from .loops import SourceLoop
@@ -31,13 +32,21 @@ class CompiledKernel:
     constexprs: Dict[str, object]
 
 
-def jobs(layer: Layer, archs: Tuple[int, ...], dtypes: Tuple[str, ...] = DTYPES, kernels=None) -> list:
-    """The AOT check's compile jobs at the layer's sizes (integer arguments specialized as at launch)."""
+def jobs(layer: Layer, archs: Tuple[int, ...], dtypes: Tuple[str, ...] = DTYPES, kernels=None,
+         max_configs: Optional[int] = None) -> list:
+    """The AOT check's compile jobs at the layer's sizes (integer arguments specialized as at launch);
+    ``kernels`` narrows them to these names, ``max_configs`` to the first configurations of each."""
     from metakan_kernels.triton import aot
 
     found = aot.jobs(archs, (layer.aot_setting(),), dtypes=dtypes, sizes=(layer.batch, layer.in_features,
                                                                           layer.out_features))
-    return [j for j in found if kernels is None or j.kernel in kernels]
+    kept, seen = [], Counter()
+    for j in found:
+        key = (j.kernel, j.dtype, j.arch)
+        if (kernels is None or j.kernel in kernels) and (max_configs is None or seen[key] < max_configs):
+            seen[key] += 1
+            kept.append(j)
+    return kept
 
 
 def disassemble(cubin: bytes) -> str:
