@@ -147,6 +147,22 @@ def test_join_puts_measured_beside_the_model():
     assert model.join(rows, measured, "sm_80") == []
 
 
+def test_a_gpu_run_writes_its_times_beside_the_model(tmp_path):
+    from metakan.bench.static import report
+    from metakan.bench.static.run import beside_measured
+
+    rows = [dict(row_kind="pass", **r) for r in model.pass_rows(
+        [model.PassEstimate("kan-triton", "kan", "bf16", 90, "fwdbwd", 0.1, "issue+issue+issue", "")], Layer.of())]
+    report.write_csv(rows, tmp_path / "static-sm90.csv")
+    measured = [dict(provider="kan-triton", dtype="bfloat16", batch=65536, widths="1024-1024", grid_size=5,
+                     spline_order=3, embedding_dim=1, hidden_dim=32, fwd_ms=None, fwdbwd_ms=250.0)]
+    path = beside_measured(measured, str(tmp_path), 90, "cuda-gpu-check")
+    assert path == tmp_path / "cuda-gpu-check-vs-model.md"
+    line = path.read_text().splitlines()[-1]
+    assert [cell.strip() for cell in line.strip("|").split("|")] == ["kan-triton", "bfloat16", "fwdbwd", "100.0",
+                                                                      "250.0", "2.5", "issue+issue+issue"]
+
+
 QUICK = textwrap.dedent("""
     import sys
     from metakan.bench.static.layer import Layer

@@ -128,10 +128,13 @@ def write(result: dict, out: str, tag: Optional[str] = None) -> List[Path]:
 
 
 def beside_measured(measured_rows: Sequence[dict], out: str, arch: int, tag: str) -> Optional[Path]:
-    """After a GPU benchmark: its rows joined with the committed model of ``arch`` (static-sm<arch>.csv in
-    ``out``) into ``tag``-vs-model.md; None when there is no model report or no row matches."""
-    path = Path(out) / f"static-sm{arch}.csv"
-    if not path.exists():
+    """After a GPU benchmark: its rows joined with the model of ``arch`` (static-sm<arch>.csv in ``out``,
+    else the committed one in bench/results) into ``out``/``tag``-vs-model.md; None when there is no
+    model report or no row matches."""
+    name = f"static-sm{arch}.csv"
+    path = next((p for p in (Path(out) / name, cuda_kernels.repository_root() / "bench" / "results" / name)
+                 if p.exists()), None)
+    if path is None:
         return None
     from ..report import read_csv
 
