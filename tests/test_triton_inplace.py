@@ -91,12 +91,19 @@ def _in_place_through_a_returned_pointer(data_ptr, BLOCK: tl.constexpr):
     tl.store(where, value * 2)
 
 
+@triton.jit
+def _through_a_descriptor(out_ptr, BLOCK: tl.constexpr):
+    desc = tl.make_tensor_descriptor(out_ptr, shape=[BLOCK], strides=[1], block_shape=[BLOCK])
+    desc.store([0], desc.load([0]) + 1.0)
+
+
 @pytest.mark.parametrize("kernel, expected", [
     (_accumulates_through_a_helper, {"acc_ptr"}),
     (_atomic, {"out_ptr"}),
     (_copy, set()),
     (_in_place_through_a_returned_pointer, {"data_ptr"}),
-], ids=["helper", "atomic", "copy", "returned-pointer"])
+    (_through_a_descriptor, {"out_ptr"}),
+], ids=["helper", "atomic", "copy", "returned-pointer", "descriptor"])
 def test_updates_in_place_are_found(kernel, expected):
     assert inplace.updated_in_place(kernel) == expected
 

@@ -20,8 +20,6 @@ import types
 from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 LOAD, STORE, ATOMIC = "load", "store", "atomic"
-_READS = {"load"}
-_WRITES = {"store"}
 
 
 def jit_function(obj) -> Optional[types.FunctionType]:
@@ -43,10 +41,6 @@ class _Summary(NamedTuple):
     returns: FrozenSet[str]
 
 
-def _names(node: ast.AST) -> Set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
 def _target_names(target: ast.AST) -> Set[str]:
     return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
 
@@ -59,18 +53,17 @@ def _memory_op(call: ast.Call) -> Optional[Tuple[str, Optional[ast.AST]]]:
     name = func.attr
     if name.startswith("atomic_"):
         kind = ATOMIC
-    elif name in _READS:
+    elif name == "load":
         kind = LOAD
-    elif name in _WRITES:
+    elif name == "store":
         kind = STORE
     else:
         return None
     base = func.value
-    if isinstance(base, ast.Name) and base.id in ("tl", "triton.language"):  # tl.load(pointer, ...)
+    if (isinstance(base, ast.Name) and base.id == "tl") or (isinstance(base, ast.Attribute) and base.attr == "language"):
+        # tl.load(pointer, ...), triton.language.store(pointer, ...)
         address = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "pointer"), None)
         return kind, address
-    if isinstance(base, ast.Attribute) and base.attr == "language":
-        return kind, call.args[0] if call.args else None
     return kind, base  # desc.load(...), desc.store(...): the descriptor carries the pointer
 
 

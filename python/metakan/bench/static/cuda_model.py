@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import List
 
@@ -36,9 +37,9 @@ class CudaInventory:
     instructions: int
     loops: int
     deepest: int
-    classes: sass.Counter
+    classes: Counter
     largest_loop: int  # instructions in the largest loop body (nested loops excluded)
-    largest_loop_classes: sass.Counter
+    largest_loop_classes: Counter
 
 
 def _depth(loops: List[sass.Loop]) -> int:

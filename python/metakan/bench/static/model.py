@@ -43,12 +43,6 @@ class KernelEstimate:
     compulsory_bytes: float
     bounds: Bounds
 
-    @property
-    def waves(self) -> float:
-        return self.programs / max(1, self.occupancy.blocks * self.machine_sms)
-
-    machine_sms: int = 0
-
 
 def estimate_triton(ck: CompiledKernel, layer: Layer, m: Machine) -> KernelEstimate:
     """Count one compiled configuration's SASS over the grid at the layer shape and bound its time."""
@@ -73,7 +67,7 @@ def estimate_triton(ck: CompiledKernel, layer: Layer, m: Machine) -> KernelEstim
         occupancy(m, ck.registers, ck.shared_bytes, ck.warps), programs,
         main.source.name if main else "", main.runs if main else 0.0,
         Counter(hottest[1].classes) if hottest else Counter(), loops, total.total, dict(total.mma_flops),
-        total.global_bytes, compulsory, bounds(m, total.total, total.mma_flops, compulsory), machine_sms=m.sms)
+        total.global_bytes, compulsory, bounds(m, total.total, total.mma_flops, compulsory))
 
 
 def best_configs(estimates: Iterable[KernelEstimate]) -> Dict[tuple, KernelEstimate]:
