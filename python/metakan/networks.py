@@ -60,7 +60,9 @@ class MetaKAN(torch.nn.Module):
 
     ``share`` chooses the meta-learners: ``"layer"`` one per layer, ``"all"`` one for the whole
     network, or an integer ``n``: layers clustered by k-means on their sizes into at most ``n``
-    groups, one meta-learner per group (the MetaKAN paper's Algorithm 2).
+    groups, one meta-learner per group (the MetaKAN paper's Algorithm 2). ``init`` is every layer's
+    and meta-learner's (see :class:`MetaKANLinear`); with ``"default"`` a shared meta-learner serves
+    layers of any width, each layer applying its own fixed scale.
 
     Input (*, layers_hidden[0]) -> output (*, layers_hidden[-1]).
     """
@@ -76,6 +78,7 @@ class MetaKAN(torch.nn.Module):
         meta_activation: str = "relu",
         share: Union[str, int] = "layer",
         backend: str = "auto",
+        init: str = "default",
     ):
         super().__init__()
         _check_widths(layers_hidden)
@@ -83,13 +86,14 @@ class MetaKAN(torch.nn.Module):
         self.share = share
         self.layer_groups = sharing_groups(share, sizes)
         learners = [
-            MetaLearner(embedding_dim, hidden_dim, grid_size + spline_order, meta_activation)
+            MetaLearner(embedding_dim, hidden_dim, grid_size + spline_order, meta_activation, init)
             for _ in range(max(self.layer_groups) + 1)
         ]
         self.layers = torch.nn.ModuleList(
             MetaKANLinear(
                 fan_in, fan_out, grid_size=grid_size, spline_order=spline_order, embedding_dim=embedding_dim,
                 hidden_dim=hidden_dim, grid_range=grid_range, meta_learner=learners[group], backend=backend,
+                init=init,
             )
             for (fan_in, fan_out), group in zip(sizes, self.layer_groups)
         )
