@@ -167,13 +167,17 @@ def cluster_layers(sizes: Sequence[tuple], n_groups: int, iterations: int = 100)
 
 
 def param_groups(
-    model: torch.nn.Module, lr_embedding: float = 1e-3, lr_meta: float = 1e-4, lr_other: float = None
+    model: torch.nn.Module, lr_embedding: float = 1e-3, lr_meta: float = 1e-3, lr_other: float = None
 ) -> List[dict]:
     """Optimiser parameter groups: edge embeddings, meta-learners, and everything else.
 
-    The MetaKAN paper trains embeddings and meta-learners with different learning rates
-    (1e-3 and 1e-4). ``lr_other`` (default: ``lr_embedding``) covers the remaining parameters,
-    e.g. plain KAN layers or normalisation. Empty groups are left out.
+    With the default initialisation one learning rate suits all three groups (its fixed per-layer
+    factors already set each group's pace: docs/init.md), so the defaults are equal and
+    ``Adam(param_groups(model))`` is ``Adam(model.parameters(), lr=1e-3)``. The MetaKAN paper's
+    recipes (``init="paper"``) train embeddings and meta-learners at different rates, e.g.
+    ``lr_embedding=1e-2, lr_meta=1e-3`` for its image models. ``lr_other`` (default:
+    ``lr_embedding``) covers the remaining parameters, e.g. plain KAN layers or normalisation.
+    Empty groups are left out.
     """
     layers = [m for m in model.modules() if isinstance(m, MetaKANLinear)]
     embedding_ids = {id(layer.embedding) for layer in layers}
