@@ -21,12 +21,19 @@ below from its description, in float64, without metakan_kernels' bases. Details 
   normalisation, no bias. The paper evaluates the outputs in chunks of ``o_batch_size``: that bounds
   its memory and only reorders the sums, so the re-implementation does all outputs at once.
 * network: layers chained, input reshaped to ``(-1, in_features)`` and back.
+* parameters: ``init="paper"`` (Xavier-normal embeddings over the ``(O * I, d)`` matrix and
+  meta-learner weights, zero biases, no factors), so that the layer computes ``metakan_linear`` on its
+  raw parameters, which are copied into the layout above; the tests then set the biases to random
+  values, as training would.
 
 Not reproduced (differences of the paper's model, none of which the layer's formula depends on):
 its knots are built in the default dtype (float32) even when the model is later cast to float64
 (here they are float64, as this library builds them for float64 inputs); ``MetaNet``'s input size
 is ``args.input_dim``, which its training script never sets (it has to equal ``embedding_dim``);
 its other base activations (``identity``, ``zero``) have no counterpart in ``MetaKANLinear``.
+
+With no activation, the generated weights are affine in the embedding, ``w = (W2 W1) z + (W2 b1 + b2)``:
+whatever ``H``, all edges' weights lie in one ``d``-dimensional affine subspace (a line for ``d = 1``).
 """
 
 from typing import List, Sequence
@@ -100,7 +107,7 @@ def make_layer(setting, backend: str) -> metakan.MetaKANLinear:
     fan_in, fan_out, grid_size, spline_order, d, hidden, grid_range = setting
     layer = metakan.MetaKANLinear(fan_in, fan_out, grid_size=grid_size, spline_order=spline_order, embedding_dim=d,
                                   hidden_dim=hidden, grid_range=grid_range, meta_activation="identity",
-                                  backend=backend).double()
+                                  init="paper", backend=backend).double()
     randomize_biases(layer.meta_learner)
     return layer
 
@@ -168,7 +175,7 @@ def test_layer_computes_the_papers_layer(setting, backend):
 def test_network_computes_the_papers_network(backend):
     """metakan.MetaKAN with one affine learner per layer is the paper's MetaKAN forward, layer after layer."""
     widths = [6, 5, 3]
-    model = metakan.MetaKAN(widths, meta_activation="identity", share="layer", backend=backend).double()
+    model = metakan.MetaKAN(widths, meta_activation="identity", share="layer", init="paper", backend=backend).double()
     for learner in model.meta_learners:
         randomize_biases(learner)
     assert len(model.meta_learners) == len(widths) - 1
