@@ -1,5 +1,4 @@
-"""The static model's numbers: per compiled kernel configuration, per pass (forward, forward + backward), and for
-the materializing reference and ``nn.Linear`` at the same shape; measured bench rows joined beside them."""
+"""The static model's numbers: per kernel configuration, per pass, for the reference and nn.Linear; measured rows beside them."""
 
 from __future__ import annotations
 

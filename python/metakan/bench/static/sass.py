@@ -27,7 +27,7 @@ _BY_OPCODE = {
 }
 _CLASS_OF = {opcode: cls for cls, opcodes in _BY_OPCODE.items() for opcode in opcodes}
 # Uniform-datapath forms of integer operations (UIADD3, ULOP3, ...) count as integer work.
-_UNIFORM_INTEGER = {op for op in _BY_OPCODE["integer"]}
+_UNIFORM_INTEGER = set(_BY_OPCODE["integer"])
 
 _INSTRUCTION = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_]*)((?:\.[A-Za-z0-9_]+)*)\s*([^;]*);")
 _FUNCTION = re.compile(r"Function\s*:\s*(\S+)")
@@ -144,8 +144,8 @@ class Loop:
     children: List["Loop"] = field(default_factory=list)
 
     def contains(self, other: "Loop") -> bool:
-        return self.start <= other.start and other.end <= self.end and (self.start, self.end) != (other.start,
-                                                                                                  other.end)
+        inside = self.start <= other.start and other.end <= self.end
+        return inside and (self.start, self.end) != (other.start, other.end)
 
 
 class LoopStructureError(ValueError):
