@@ -1,7 +1,8 @@
 """Build script: the ``metakan_kernels`` and ``metakan`` packages and the compiled ``metakan_kernels._C``.
 
 ``_C`` always holds the fused C++ kernels, and the CUDA kernels when torch has CUDA, nvcc is found
-and a GPU is present. Switches: ``METAKAN_SKIP_CUDA_BUILD=1`` (C++ only), ``METAKAN_FORCE_CUDA_BUILD=1``
+and a GPU is present. It uses only torch's stable ABI (targeting torch 2.10) and Python's limited API
+(3.10), so that one build loads into every torch >= 2.10 and every CPython >= 3.10: an abi3 wheel. Switches: ``METAKAN_SKIP_CUDA_BUILD=1`` (C++ only), ``METAKAN_FORCE_CUDA_BUILD=1``
 (CUDA without a GPU), ``TORCH_CUDA_ARCH_LIST`` (default "8.0;9.0+PTX"), ``MAX_JOBS``, ``CUDA_HOME``.
 The build uses the installed torch: ``pip install --no-build-isolation``.
 """
@@ -11,6 +12,9 @@ import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
+
+# The oldest CPython whose limited API _C uses (as torch.utils.cpp_extension defines Py_LIMITED_API).
+LIMITED_API_TAG = "cp310"
 
 # Commands that only need metadata do not import torch.
 METADATA_COMMANDS = {"egg_info", "dist_info", "sdist", "--name", "--version", "--help", "clean"}
@@ -49,20 +53,40 @@ def native_build():
     sources = ["csrc/binding.cpp", "csrc/cpu/kernels.cpp"]
     if not _build_cuda(torch, cpp_extension):
         extension = cpp_extension.CppExtension(
-            "metakan_kernels._C", sources, extra_compile_args={"cxx": CXX_FLAGS}, extra_link_args=["-fopenmp"]
+            "metakan_kernels._C", sources, extra_compile_args={"cxx": CXX_FLAGS}, extra_link_args=["-fopenmp"],
+            py_limited_api=True,
         )
     else:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0+PTX")
-        # pip's CUDA toolkit keeps the library headers (cuBLAS, cuSPARSE) that ATen's CUDA headers include.
-        major = torch.version.cuda.split(".")[0]
-        wheel_headers = Path(torch.__file__).resolve().parents[1] / "nvidia" / f"cu{major}" / "include"
         extension = cpp_extension.CUDAExtension(
             "metakan_kernels._C", sources + CUDA_SOURCES,
-            include_dirs=[str(wheel_headers)] if wheel_headers.is_dir() else [],
             extra_compile_args={"cxx": CXX_FLAGS + ["-DMETAKAN_WITH_CUDA"], "nvcc": NVCC_FLAGS},
-            extra_link_args=["-fopenmp"],
+            extra_link_args=["-fopenmp"], py_limited_api=True,
         )
-    return [extension], {"build_ext": cpp_extension.BuildExtension}
+        # The CUDA runtime linked in, not loaded: a torch built for another CUDA major version (torch 2.10
+        # on CUDA 12, say) ships another libcudart soname.
+        extension.libraries = ["cudart_static" if lib == "cudart" else lib for lib in extension.libraries]
+    return [extension], {"build_ext": _build_ext(cpp_extension.BuildExtension)}
+
+
+def _build_ext(base):
+    """torch's build command, which first removes in-place builds of ``_C`` under another name.
+
+    Python imports ``_C.cpython-311-x86_64-linux-gnu.so`` before ``_C.abi3.so``: a leftover of an older
+    build would hide the new one.
+    """
+
+    class BuildExt(base):
+        def copy_extensions_to_source(self):
+            for ext in self.extensions:
+                built = Path(self.get_ext_filename(ext.name))
+                package_dir = Path(__file__).resolve().parent.joinpath(*ext.name.split(".")[:-1])
+                for stale in package_dir.glob(built.name.split(".")[0] + ".*.so"):
+                    if stale.name != built.name:
+                        stale.unlink()
+            super().copy_extensions_to_source()
+
+    return BuildExt
 
 
 ext_modules, cmdclass = ([], {}) if METADATA_COMMANDS & set(sys.argv[1:]) else native_build()
@@ -73,4 +97,5 @@ setup(
     package_dir={"metakan": "python/metakan"},
     ext_modules=ext_modules,
     cmdclass=cmdclass,
+    options={"bdist_wheel": {"py_limited_api": LIMITED_API_TAG}},
 )
