@@ -42,6 +42,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def add_common(parser: argparse.ArgumentParser, **defaults) -> None:
     """Add the shared options; ``defaults`` sets each task's own default values."""
     model = parser.add_argument_group("model")
@@ -73,6 +80,15 @@ def add_common(parser: argparse.ArgumentParser, **defaults) -> None:
                      help="train with DistributedDataParallel over N processes on this machine")
     run.add_argument("--output", default=None, help="results JSON (default: metakan-results/<task>-<model>.json)")
     run.add_argument("--save-model", default=None, metavar="PATH", help="save the trained model (for metakan plot)")
+    run.add_argument("--checkpoint-every", type=non_negative_int, default=0, metavar="N",
+                     help="write a checkpoint every N epochs (0: never); a killed run continues with --resume")
+    run.add_argument("--checkpoint", default=None, metavar="PATH",
+                     help="where checkpoints go (default: the --output path with the suffix .ckpt); "
+                          "each replaces the last atomically")
+    run.add_argument("--resume", default=None, metavar="PATH",
+                     help="continue the run saved in this checkpoint; the options must be those it was "
+                          "written with (placement and output options aside); the final losses and metrics "
+                          "are those of an uninterrupted run")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(**defaults)
 

@@ -7,13 +7,14 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
 
 from ..memory import saved_bytes
 from ..networks import param_groups
+from .resume import Checkpoints
 
 Batch = Tuple[torch.Tensor, ...]
 
@@ -100,11 +101,15 @@ def fit(
     rank: int = 0,
     world: int = 1,
     description: str = "train",
+    checkpoints: Optional[Checkpoints] = None,
 ) -> FitLog:
     """Train ``model`` for ``args.epochs`` epochs; every process takes its slice of each global batch.
 
     The loss of a slice is scaled by ``world / global batch`` so that DDP's average of the
     processes' gradients is the gradient of the global batch's mean loss, whatever the slices' sizes.
+    ``checkpoints`` restores a resumed run's state before the first epoch and writes checkpoints
+    at epoch ends; an epoch's batches depend only on (seed, epoch), so a resumed run draws the
+    same batches as an uninterrupted one.
     """
     from tqdm.auto import tqdm
 
@@ -115,9 +120,10 @@ def fit(
     optimizer = make_optimizer(model, args)
     scheduler = make_scheduler(optimizer, args.schedule, args.epochs * steps_per_epoch)
     log = FitLog([], [], optimizer)
-    bar = tqdm(total=args.epochs * steps_per_epoch, desc=description, disable=args.no_progress or rank != 0,
-               file=sys.stderr, unit="step", dynamic_ncols=True)
-    for epoch in range(args.epochs):
+    done = checkpoints.restore(model, optimizer, scheduler, log, device) if checkpoints is not None else 0
+    bar = tqdm(total=args.epochs * steps_per_epoch, initial=done * steps_per_epoch, desc=description,
+               disable=args.no_progress or rank != 0, file=sys.stderr, unit="step", dynamic_ncols=True)
+    for epoch in range(done, args.epochs):
         start = time.perf_counter()
         total, steps = 0.0, 0
         for batch in problem.train_batches(epoch):
@@ -145,6 +151,8 @@ def fit(
         log.epoch_seconds.append(time.perf_counter() - start)
         log.losses.append(total / max(steps, 1))
         bar.set_postfix(epoch=epoch + 1, loss=f"{log.losses[-1]:.4g}")
+        if checkpoints is not None:
+            checkpoints.after_epoch(epoch + 1, model, optimizer, scheduler, log, device)
     bar.close()
     return log
 
