@@ -7,7 +7,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -61,17 +61,33 @@ def learning_rates(args: argparse.Namespace) -> Tuple[float, float]:
     return embed, meta
 
 
+def weight_decays(args: argparse.Namespace) -> Dict[str, float]:
+    """Weight decay of each :func:`param_groups` group: ``--weight-decay-embed``/``--weight-decay-meta``,
+    defaulting to ``--weight-decay``, which the other parameters take."""
+    other = args.weight_decay
+    embed = other if args.weight_decay_embed is None else args.weight_decay_embed
+    meta = other if args.weight_decay_meta is None else args.weight_decay_meta
+    return {"embedding": embed, "meta_learner": meta, "other": other}
+
+
 def make_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
-    """Adam over :func:`param_groups` (embeddings, meta-learners, the rest), or LBFGS (one rate)."""
+    """Adam or AdamW over :func:`param_groups` (embeddings, meta-learners, the rest), each group with
+    its learning rate and weight decay, or LBFGS (one rate, no weight decay)."""
     embed, meta = learning_rates(args)
+    decays = weight_decays(args)
     if args.optimizer == "lbfgs":
         if embed != args.lr or meta != args.lr:
             raise ValueError("--optimizer lbfgs takes a single learning rate (--lr); "
                              "use --optimizer adam for separate --lr-embed and --lr-meta")
+        if any(decays.values()):
+            raise ValueError("--optimizer lbfgs has no weight decay; use --optimizer adam or adamw")
         # tolerances far below float32 resolution: run every step instead of stopping on a plateau
         return torch.optim.LBFGS(model.parameters(), lr=args.lr, max_iter=20, history_size=10,
                                  line_search_fn="strong_wolfe", tolerance_grad=1e-32, tolerance_change=1e-32)
-    return torch.optim.Adam(param_groups(model, lr_embedding=embed, lr_meta=meta, lr_other=args.lr))
+    groups = param_groups(model, lr_embedding=embed, lr_meta=meta, lr_other=args.lr)
+    for group in groups:
+        group["weight_decay"] = decays[group["name"]]
+    return (torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam)(groups)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int):
