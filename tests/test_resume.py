@@ -1,5 +1,6 @@
 """Checkpoints of `metakan train`: a stopped or killed run resumed gives the uninterrupted run's losses and
-metrics bit for bit (every task, LBFGS, DDP, a SIGKILL); checkpoints are never partial; wrong or damaged files are refused."""
+metrics bit for bit (every task, LBFGS, DDP, a SIGKILL); checkpoints are never partial; wrong or damaged
+files are refused."""
 
 import json
 import os
@@ -33,8 +34,9 @@ class Stop(Exception):
 
 
 def train(tmp_path, name, options, *extra, code=0):
+    """``metakan train`` on CPU (bit-identical resumes are promised there); the JSON record, or None."""
     out = tmp_path / f"{name}.json"
-    assert main(["train", *options, "--no-progress", "--output", str(out), *extra]) == code
+    assert main(["train", *options, "--device", "cpu", "--no-progress", "--output", str(out), *extra]) == code
     return json.loads(out.read_text()) if code == 0 else None
 
 
@@ -111,8 +113,8 @@ def test_a_killed_process_resumes_to_the_same_losses_and_metrics(tmp_path):
     options = ["symbolic", "--hidden", "3", "--n-train", "64", "--n-test", "64", "--epochs", "5", "--optimizer",
                "adam", "--lr", "0.01", "--batch-size", "16"]
     checkpoint = tmp_path / "killed.ckpt"
-    process = start([sys.executable, "-c", PAUSE_AFTER_CHECKPOINT, "train", *options, "--no-progress",
-                     "--output", str(tmp_path / "killed.json"), "--checkpoint-every", "2"], tmp_path)
+    process = start([sys.executable, "-c", PAUSE_AFTER_CHECKPOINT, "train", *options, "--device", "cpu",
+                     "--no-progress", "--output", str(tmp_path / "killed.json"), "--checkpoint-every", "2"], tmp_path)
     kill_when_written(process, checkpoint)
     assert not (tmp_path / "killed.json").exists()
     assert torch.load(checkpoint, weights_only=True)["epoch"] == 2
@@ -169,8 +171,8 @@ def test_a_failed_write_leaves_the_previous_checkpoint_whole(tmp_path, monkeypat
 def written(tmp_path_factory):
     folder = tmp_path_factory.mktemp("written")
     options = ["symbolic", "--hidden", "3", "--n-train", "32", "--n-test", "32", "--epochs", "2"]
-    assert main(["train", *options, "--no-progress", "--output", str(folder / "run.json"), "--checkpoint-every", "1",
-                 "--save-model", str(folder / "model.pt")]) == 0
+    assert main(["train", *options, "--device", "cpu", "--no-progress", "--output", str(folder / "run.json"),
+                 "--checkpoint-every", "1", "--save-model", str(folder / "model.pt")]) == 0
     return folder, options
 
 
