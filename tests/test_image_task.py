@@ -155,7 +155,8 @@ def test_download_is_explicit_and_needs_torchvision(tmp_path, monkeypatch, capsy
 
 
 @pytest.mark.parametrize("option", [["--share", "0"], ["--share", "some"], ["--hidden", "3,x"], ["--ddp", "0"],
-                                    ["--model", "cnn"]])
+                                    ["--model", "cnn"], ["--init", "xavier"], ["--meta-activation", "sin"],
+                                    ["--recipe", "fast"], ["--optimizer", "sgd"], ["--checkpoint-every", "-1"]])
 def test_bad_options_are_refused_by_name(option, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "image", *option])

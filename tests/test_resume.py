@@ -203,7 +203,7 @@ def test_a_checkpoint_of_another_task_is_refused(written, tmp_path, capsys):
     assert "the checkpoint is of 'metakan train symbolic', not pde" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "model file", "empty", "missing"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "model file", "empty", "missing", "incomplete"])
 def test_a_corrupt_or_foreign_file_is_a_one_line_error(written, tmp_path, capsys, damage):
     folder, options = written
     path = tmp_path / "bad.ckpt"
@@ -212,6 +212,10 @@ def test_a_corrupt_or_foreign_file_is_a_one_line_error(written, tmp_path, capsys
                 "model file": (folder / "model.pt").read_bytes(), "empty": b""}
     if damage in contents:
         path.write_bytes(contents[damage])
+    elif damage == "incomplete":
+        saved = torch.load(folder / "run.ckpt", weights_only=True)
+        del saved["optimizer"]
+        torch.save(saved, path)
     train(tmp_path, "bad", options, "--resume", str(path), code=2)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("metakan train symbolic: error: --resume ")

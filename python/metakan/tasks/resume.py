@@ -15,6 +15,7 @@ import torch
 from .models import ModelSpec
 
 FORMAT = "metakan-checkpoint-1"
+FIELDS = ("task", "spec", "options", "epoch", "model", "optimizer", "scheduler", "log", "rng")
 
 # Options that say where and how a run is placed or reported, not what it computes: a resume may change them.
 # (Another --device, --backend or --ddp continues the same training, though not bit for bit.)
@@ -99,6 +100,9 @@ def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
         raise CheckpointError(f"--resume {path}: not a readable checkpoint ({reason[:200]})") from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise CheckpointError(f"--resume {path}: not a training checkpoint of 'metakan train' ({FORMAT})")
+    missing = [field for field in FIELDS if field not in saved]
+    if missing:
+        raise CheckpointError(f"--resume {path}: the checkpoint lacks {', '.join(missing)}")
     return saved
 
 
@@ -158,7 +162,7 @@ class Checkpoints:
         """Write a checkpoint after ``epoch`` completed epochs when one is due (on process 0 only)."""
         if self.rank != 0 or self.path is None or self.every <= 0 or epoch % self.every:
             return
-        atomic_save({
+        atomic_save({  # the FIELDS, and the format
             "format": FORMAT,
             "task": self.task,
             "spec": self.spec.to_dict(),
