@@ -96,8 +96,9 @@ def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"--resume {path}: no such file") from None
     except Exception as err:  # torch.load reports a damaged file with many exception types
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"--resume {path}: not a readable checkpoint ({reason[:200]})") from None
+        text = str(err).strip()
+        reason = text.splitlines()[0].split(". ")[0][:200] if text else type(err).__name__  # its first sentence
+        raise CheckpointError(f"--resume {path}: not a readable checkpoint ({reason})") from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise CheckpointError(f"--resume {path}: not a training checkpoint of 'metakan train' ({FORMAT})")
     missing = [field for field in FIELDS if field not in saved]
