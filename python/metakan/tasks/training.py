@@ -7,7 +7,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -100,8 +100,11 @@ def fit(
     rank: int = 0,
     world: int = 1,
     description: str = "train",
+    optimizer: Optional[torch.optim.Optimizer] = None,
 ) -> FitLog:
     """Train ``model`` for ``args.epochs`` epochs; every process takes its slice of each global batch.
+
+    ``optimizer`` defaults to :func:`make_optimizer`'s for ``args``.
 
     The loss of a slice is scaled by ``world / global batch`` so that DDP's average of the
     processes' gradients is the gradient of the global batch's mean loss, whatever the slices' sizes.
@@ -112,7 +115,8 @@ def fit(
     if world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    optimizer = make_optimizer(model, args)
+    if optimizer is None:
+        optimizer = make_optimizer(model, args)
     scheduler = make_scheduler(optimizer, args.schedule, args.epochs * steps_per_epoch)
     log = FitLog([], [], optimizer)
     bar = tqdm(total=args.epochs * steps_per_epoch, desc=description, disable=args.no_progress or rank != 0,
