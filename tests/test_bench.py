@@ -1,6 +1,7 @@
 """The benchmark harness: every provider is measured or skipped with its reason; CSV, markdown and plots."""
 
 import csv
+import dataclasses
 
 import pytest
 import torch
@@ -349,9 +350,9 @@ def test_trainability_resumes_and_reruns_only_what_is_missing(tmp_path):
     assert (len(first.rows), first.skipped) == (1, 0)
     again = run_matrix(small, path, progress=False)
     assert (len(again.rows), again.skipped) == (0, 1)
-    wider = run_matrix(Selection(**{**small.__dict__, "depths": (1, 2)}), path, progress=False)
+    wider = run_matrix(dataclasses.replace(small, depths=(1, 2)), path, progress=False)
     assert (len(wider.rows), wider.skipped) == (1, 1) and wider.rows[0]["depth"] == 2
-    other_epochs = run_matrix(Selection(**{**small.__dict__, "epochs": 2}), path, progress=False)
+    other_epochs = run_matrix(dataclasses.replace(small, epochs=2), path, progress=False)
     assert len(other_epochs.rows) == 1  # another configuration: trained
     rows = read_csv(path)
     rows[0]["git_commit"] = "0123456789ab"  # a row of another commit does not count

@@ -34,7 +34,7 @@ _MEASURED = ("widths", "params", "metric_name", "metric", "final_train_loss", "c
 
 
 def run_key(row: Row) -> Tuple[str, ...]:
-    return tuple(str(row[column]) for column in KEY)
+    return tuple(str(row.get(column, "")) for column in KEY)
 
 
 def finished_runs(csv_path: Path) -> Dict[Tuple[str, ...], Row]:
