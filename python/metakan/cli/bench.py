@@ -125,16 +125,17 @@ def run(args: argparse.Namespace) -> int:
         device = _device(args.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"--device {args.device} needs a CUDA GPU, and none is visible")
-        if args.preset == trainability.PRESET:
-            if args.threads:
-                torch.set_num_threads(args.threads)
-            return trainability.run(args, device)
-        preset = get_preset(args.preset, device.type)
-        for name in (args.providers or []) + [n for pair in args.ratios or [] for n in pair]:
-            get_provider(name)
+        if args.preset != trainability.PRESET:
+            preset = get_preset(args.preset, device.type)
+            for name in (args.providers or []) + [n for pair in args.ratios or [] for n in pair]:
+                get_provider(name)
     except (RuntimeError, ValueError) as err:
         print(f"metakan bench: {err}", file=sys.stderr)
         return 2
+    if args.preset == trainability.PRESET:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        return trainability.run(args, device)
     if args.list:
         _list(preset, device)
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -54,8 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def selection(args: argparse.Namespace):
     """The matrix the options choose: --quick's subset or the whole, narrowed by each option given."""
-    import dataclasses
-
     from ..bench.trainability import QUICK, Selection
 
     chosen = QUICK if args.quick else Selection()
