@@ -423,11 +423,14 @@ def test_trainability_check_lists_mismatches_and_chance():
             + _cell_rows("digits", "kan", [0.95], depth=3) + _cell_rows("digits", "metakan-default", [0.10], depth=3)
             + _cell_rows("feynman", "kan", [0.010, 0.012]) + _cell_rows("feynman", "metakan-default", [0.018, 0.020])
             + _cell_rows("feynman", "kan", [0.010], depth=2)
-            + _cell_rows("feynman", "metakan-default", [0.012], depth=2))
+            + _cell_rows("feynman", "metakan-default", [0.012], depth=2)
+            + _cell_rows("feynman", "kan", [0.010], depth=3)
+            + _cell_rows("feynman", "metakan-default", [0.005], depth=3))
     assert check_lines(cells(rows)) == [
-        "- digits, adam, depth 3 × width 16: metakan-default 10.0 ⚠ 1/1 at chance, kan 95.0 (-85.0 pts ✗)",
+        "- digits, adam, depth 3 × width 16: metakan-default 10.0 ⚠ 1/1 at chance, kan 95.0 (-85.0 pts ✗ worse)",
         "- feynman, adam, depth 1 × width 16: metakan-default 1.90e-02 ± 1.41e-03, kan 1.10e-02 ± 1.41e-03 "
-        "(1.73× KAN ✗)",
+        "(1.73× KAN ✗ worse)",
+        "- feynman, adam, depth 3 × width 16: metakan-default 5.00e-03, kan 1.00e-02 (0.50× KAN ✗ better)",
         "- at chance: digits, adam, depth 3 × width 16, metakan-default: 10.0 ⚠ 1/1 at chance",
     ]
 

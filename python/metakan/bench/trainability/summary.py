@@ -93,13 +93,17 @@ def matches(cell: Cell, reference: Cell) -> bool:
 
 
 def verdict(cell: Cell, reference: Cell) -> str:
-    """E.g. ``-3.1 pts ✗``, ``+0.4 pts``, ``2.4× KAN ✗``."""
+    """E.g. ``+0.4 pts``, ``-3.1 pts ✗ worse``, ``2.40× KAN ✗ worse``, ``0.50× KAN ✗ better``."""
+    gap = difference(cell, reference)
     if cell.classification:
-        text = f"{difference(cell, reference):+.1f} pts"
+        text = f"{gap:+.1f} pts"
     else:
         ratio = cell.mean / reference.mean if reference.mean > 0 else math.nan
         text = f"{ratio:.2f}× KAN"
-    return text if matches(cell, reference) else text + " ✗"
+    if matches(cell, reference):
+        return text
+    better = gap > 0 if cell.classification else gap < 0
+    return text + (" ✗ better" if better else " ✗ worse")
 
 
 def model_order(names) -> List[str]:
