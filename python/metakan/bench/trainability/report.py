@@ -16,6 +16,7 @@ OPTIMIZER_TITLES = {
     "adam": "Adam(model.parameters(), lr=1e-3)",
     "param-groups": "Adam(metakan.param_groups(model)), param_groups' defaults",
 }
+METRIC_NAMES = {"classification": "test accuracy", "regression": "test RMSE"}
 METRIC_TITLES = {"classification": "test accuracy, %", "regression": "test RMSE"}
 
 
@@ -34,11 +35,12 @@ def _setup(rows: Sequence[Row]) -> List[str]:
     lines = []
     for name, group in group_by(rows, lambda r: r["task"]).items():
         task = TASKS[name]
-        seeds = sorted({int(r["seed"]) for r in group})
+        seeds, depths, widths = ({int(r[c]) for r in group} for c in ("seed", "depth", "width"))
+        listed = lambda values: ", ".join(map(str, sorted(values)))  # noqa: E731
         lines.append(f"- **{name}**: {task.description}; {group[0]['epochs']} epochs of Adam, batch "
-                     f"{group[0]['batch_size']}, constant rate; {METRIC_TITLES[task.kind]} after the last epoch; "
-                     f"seeds {', '.join(map(str, seeds))} (a seed fixes the split or sample, the init and the "
-                     "batch order).")
+                     f"{group[0]['batch_size']}, constant rate; {METRIC_NAMES[task.kind]} after the last epoch; "
+                     f"depths {listed(depths)}, widths {listed(widths)}; seeds {listed(seeds)} (a seed fixes the "
+                     "split or sample, the init and the batch order).")
     return lines
 
 
