@@ -118,8 +118,11 @@ def fit(
     world: int = 1,
     description: str = "train",
     checkpoints: Optional[Checkpoints] = None,
+    optimizer: Optional[torch.optim.Optimizer] = None,
 ) -> FitLog:
     """Train ``model`` for ``args.epochs`` epochs; every process takes its slice of each global batch.
+
+    ``optimizer`` defaults to :func:`make_optimizer`'s for ``args``.
 
     The loss of a slice is scaled by ``world / global batch`` so that DDP's average of the
     processes' gradients is the gradient of the global batch's mean loss, whatever the slices' sizes.
@@ -133,7 +136,8 @@ def fit(
     if world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    optimizer = make_optimizer(model, args)
+    if optimizer is None:
+        optimizer = make_optimizer(model, args)
     scheduler = make_scheduler(optimizer, args.schedule, args.epochs * steps_per_epoch)
     log = FitLog([], [], optimizer)
     done = checkpoints.restore(model, optimizer, scheduler, log, device) if checkpoints is not None else 0
