@@ -171,8 +171,8 @@ void check_grid(const OptTensor& grid, const Tensor& x, const Spline& s) {
 }
 
 void check_activation(int64_t activation) {
-  METAKAN_CHECK(activation >= kRelu && activation <= kTanh,
-                "activation must be a code in [0, 3] (relu, silu, gelu, tanh), got ", activation);
+  METAKAN_CHECK(activation >= kRelu && activation <= kIdentity,
+                "activation must be a code in [0, 4] (relu, silu, gelu, tanh, identity), got ", activation);
 }
 
 void check_dy(const Tensor& dy, const Tensor& x, int64_t out_features) {

@@ -92,3 +92,9 @@ def test_sweep_prints_kan_and_metakan_side_by_side(tmp_path, capsys):
     assert [(r["model"], r["data"].split(":")[0]) for r in json.loads(out.read_text())] == [
         ("kan", "I.6.20a"), ("metakan", "I.6.20a"), ("kan", "I.12.5"), ("metakan", "I.12.5")]
     assert main(["sweep", "--equations", "I.99", *TINY]) == 2
+
+
+@pytest.mark.parametrize("option", [["--checkpoint-every", "1"], ["--resume", "run.ckpt"]])
+def test_sweep_refuses_checkpoints(capsys, option):
+    assert main(["sweep", "--equations", "I.6.20a", *option, *TINY]) == 2
+    assert "sweep does not checkpoint" in capsys.readouterr().err

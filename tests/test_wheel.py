@@ -126,7 +126,7 @@ AGAINST_REFERENCE = """
 
         meta = [torch.randn(O, I, 3, dtype=dtype), torch.randn(16, 3, dtype=dtype), torch.randn(16, dtype=dtype),
                 torch.randn(G + k + 1, 16, dtype=dtype) / 4, torch.randn(G + k + 1, dtype=dtype)]
-        for act in ("relu", "silu", "gelu", "tanh"):
+        for act in ("relu", "silu", "gelu", "tanh", "identity"):
             f = lambda x, *m: mk.metakan_linear(x, *m, grid=grid, meta_activation=act, backend="cpu")
             f_ref = lambda x, *m: reference.metakan_linear_ref(x, *m, knots if grid is not None else uniform, k, act)
             check(grads(f, x, *meta), grads(f_ref, x, *meta), f"metakan_linear {dtype} {act}")

@@ -8,15 +8,17 @@ from typing import Tuple, Union
 import torch
 
 from .models import ModelSpec
+from .resume import atomic_save
 
 FORMAT = "metakan-model-1"
+# Files written before ModelSpec had ``init`` hold MetaKANs built with the paper code's initialisation,
+# the only one there was; "paper" also keeps their stored parameters' meaning (no per-layer factors).
+INIT_BEFORE_FIELD = "paper"
 
 
 def save_model(path: Union[str, Path], task: str, spec: ModelSpec, model: torch.nn.Module) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"format": FORMAT, "task": task, "spec": spec.to_dict(), "state_dict": state}, path)
+    atomic_save({"format": FORMAT, "task": task, "spec": spec.to_dict(), "state_dict": state}, path)
 
 
 def load_model(path: Union[str, Path]) -> Tuple[torch.nn.Module, ModelSpec, str]:
@@ -24,7 +26,7 @@ def load_model(path: Union[str, Path]) -> Tuple[torch.nn.Module, ModelSpec, str]
     saved = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ValueError(f"{path} is not a model saved by 'metakan train --save-model' ({FORMAT})")
-    spec = ModelSpec(**saved["spec"])
+    spec = ModelSpec(**{"init": INIT_BEFORE_FIELD, **saved["spec"]})
     model = spec.build()
     model.load_state_dict(saved["state_dict"])
     return model, spec, saved["task"]
