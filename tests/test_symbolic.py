@@ -93,6 +93,10 @@ def test_sweep_prints_kan_and_metakan_side_by_side(tmp_path, capsys):
     assert [(r["model"], r["data"].split(":")[0]) for r in json.loads(out.read_text())] == [
         ("kan", "I.6.20a"), ("metakan", "I.6.20a"), ("kan", "I.12.5"), ("metakan", "I.12.5")]
     assert main(["sweep", "--equations", "I.99", *TINY]) == 2
+    assert main(["sweep", "--equations", "I.6.20a", "--ranges", "z=0:1", *TINY]) == 2
+    assert main(["sweep", "--equations", "I.6.20a", "--spline-order", "9", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "metakan sweep: error: ranges: 'z' is not a variable" in err and "spline_order must be" in err
 
 
 def test_registered_equations_parse_as_sympy_parsed_them():
