@@ -127,8 +127,9 @@ void check_grid(const OptTensor& grid, const Tensor& x, const Spline& s) {
 }
 
 void check_activation(int64_t activation) {
-  TORCH_CHECK(activation >= kRelu && activation <= kTanh,
-              "metakan native op: activation must be a code in [0, 3] (relu, silu, gelu, tanh), got ", activation);
+  TORCH_CHECK(activation >= kRelu && activation <= kIdentity,
+              "metakan native op: activation must be a code in [0, 4] (relu, silu, gelu, tanh, identity), got ",
+              activation);
 }
 
 void check_dy(const Tensor& dy, const Tensor& x, int64_t out_features) {

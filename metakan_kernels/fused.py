@@ -42,7 +42,7 @@ from . import reference
 from .backends import Backend, CallSizes, knots_or_uniform
 from .spec import SplineSpec
 
-ACTIVATION_CODES = {"relu": 0, "silu": 1, "gelu": 2, "tanh": 3}
+ACTIVATION_CODES = {"relu": 0, "silu": 1, "gelu": 2, "tanh": 3, "identity": 4}
 INT32_MAX = 2**31 - 1
 
 _EMPTY = (0,)

@@ -101,7 +101,7 @@ def metakan_linear(
         embedding: (out_features, in_features, embedding_dim) per-edge embeddings z.
         w1: (hidden_dim, embedding_dim); b1: (hidden_dim,).
         w2: (K + 1, hidden_dim); b2: (K + 1,).
-        meta_activation: "relu", "silu", "gelu" or "tanh".
+        meta_activation: "relu", "silu", "gelu", "tanh" or "identity" (an affine meta-learner).
         grid_size, spline_order, grid_range, grid, backend: as in :func:`kan_linear`.
 
     Returns: (..., out_features).

@@ -25,6 +25,7 @@ META_ACTIVATIONS = {
     "silu": F.silu,
     "gelu": F.gelu,  # exact (erf) form
     "tanh": torch.tanh,
+    "identity": lambda h: h,  # an affine meta-learner, as in the MetaKAN paper's image-classification models
 }
 
 

@@ -75,8 +75,8 @@ def test_regularization_loss_is_finite_and_differentiable():
     assert math.isfinite(loss.item()) and model.layers[0].spline_weight.grad is not None
 
 
-def test_metakan_linear_parameters_and_init():
-    layer = MetaKANLinear(40, 30, embedding_dim=2, hidden_dim=8)
+def test_metakan_linear_parameters_and_paper_init():
+    layer = MetaKANLinear(40, 30, embedding_dim=2, hidden_dim=8, init="paper")
     assert layer.embedding.shape == (30, 40, 2)
     std = math.sqrt(2.0 / (30 * 40 + 2))  # Xavier-normal over the (out*in, d) matrix
     assert abs(layer.embedding.std().item() - std) < 0.1 * std
@@ -130,11 +130,13 @@ def test_shared_learner_checks_its_sizes():
         MetaKANLinear(3, 2, embedding_dim=1, meta_learner=learner)
 
 
-def test_custom_meta_learner_module():
+@pytest.mark.parametrize("init, scale", [("paper", 1.0), ("default", 3.0 ** -1)])
+def test_custom_meta_learner_module(init, scale):
     learner = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.Tanh(), torch.nn.Linear(6, 9))
-    layer = MetaKANLinear(3, 2, embedding_dim=2, meta_learner=learner)
+    layer = MetaKANLinear(3, 2, embedding_dim=2, meta_learner=learner, init=init)
+    assert layer.edge_scale == pytest.approx(scale)  # 1 / sqrt(3 * in_features) by default
     x = torch.randn(4, 3)
-    weights = learner(layer.embedding)
+    weights = scale * learner(layer.embedding / scale)
     torch.testing.assert_close(layer(x), metakan.kan_linear(x, weights[..., :8], weights[..., 8]))
     layer(x).sum().backward()
     assert learner[0].weight.grad is not None and layer.embedding.grad is not None
@@ -150,7 +152,9 @@ def test_param_groups_split_embeddings_and_meta_learners():
     assert len(groups["meta_learner"]["params"]) == 4 and groups["meta_learner"]["lr"] == 1e-4
     assert len(groups["other"]["params"]) == 2 and groups["other"]["lr"] == 1e-3
     assert sum(len(g["params"]) for g in groups.values()) == len(list(model.parameters()))
-    torch.optim.Adam(param_groups(model))  # accepted as is
+    defaults = param_groups(model)  # one rate for all: the default init sets each group's pace itself
+    assert [g["lr"] for g in defaults] == [1e-3, 1e-3, 1e-3]
+    torch.optim.Adam(defaults)
 
 
 def test_state_dict_round_trip():

@@ -93,8 +93,8 @@ META_FWD_CASES = [
     (4, lambda w2: w2[:8], r"w2 must have shape \(grid_size \+ spline_order \+ 1, hidden_dim\) = \[9, 4\], got \[8, 4\]"),
     (4, lambda w2: w2.t().contiguous().t(), r"w2 must be contiguous"),
     (5, lambda b2: b2.float(), r"b2 must be float64, got float32"),
-    (11, 4, r"activation must be a code in \[0, 3\] \(relu, silu, gelu, tanh\), got 4"),
-    (11, -1, r"activation must be a code in \[0, 3\]"),
+    (11, 5, r"activation must be a code in \[0, 4\] \(relu, silu, gelu, tanh, identity\), got 5"),
+    (11, -1, r"activation must be a code in \[0, 4\]"),
 ]
 
 

@@ -54,7 +54,7 @@ def test_kan_with_coef_scale_matches_reference(dtype, batch, in_features, out_fe
 
 
 @pytest.mark.parametrize("knots", ["uniform", "per-feature"])
-@pytest.mark.parametrize("activation", ["relu", "gelu"])
+@pytest.mark.parametrize("activation", ["relu", "gelu", "identity"])
 @pytest.mark.parametrize("embedding_dim, hidden", [(1, 4), (3, 32)])
 @pytest.mark.parametrize("batch, in_features, out_features", SIZES)
 @pytest.mark.parametrize("dtype", DTYPES)

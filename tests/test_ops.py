@@ -166,7 +166,7 @@ def test_metakan_linear_bad_inputs(index, replace, error, pattern):
 
 
 def test_bad_meta_activation():
-    with pytest.raises(ValueError, match=r"meta_activation must be one of \['gelu', 'relu', 'silu', 'tanh'\], got 'elu'"):
+    with pytest.raises(ValueError, match=r"meta_activation must be one of \['gelu', 'identity', 'relu', 'silu', 'tanh'\], got 'elu'"):
         mk.metakan_linear(*meta_args(), meta_activation="elu")
 
 

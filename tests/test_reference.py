@@ -95,7 +95,7 @@ def test_meta_mlp_ref_per_edge(activation):
     w1, b1 = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
     w2, b2 = torch.randn(9, 5, dtype=torch.float64), torch.randn(9, dtype=torch.float64)
     act = {"relu": lambda h: h.clamp_min(0), "tanh": torch.tanh, "silu": lambda h: h * torch.sigmoid(h),
-           "gelu": lambda h: 0.5 * h * (1 + torch.erf(h / math.sqrt(2)))}[activation]
+           "gelu": lambda h: 0.5 * h * (1 + torch.erf(h / math.sqrt(2))), "identity": lambda h: h}[activation]
     w = meta_mlp_ref(z, w1, b1, w2, b2, activation)
     for o in range(2):
         for i in range(3):
@@ -130,7 +130,7 @@ def test_kan_linear_ref_gradcheck(order, uniform):
         assert torch.autograd.gradgradcheck(fn, (x, coef, base_weight))
 
 
-@pytest.mark.parametrize("activation", ["silu", "tanh", "gelu"])
+@pytest.mark.parametrize("activation", ["silu", "tanh", "gelu", "identity"])
 def test_metakan_linear_ref_gradgradcheck(activation):
     knots = uniform_knots(3, 4, 3, dtype=torch.float64)
     x = (torch.rand(4, 3, dtype=torch.float64) * 2 - 1).requires_grad_()

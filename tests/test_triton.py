@@ -48,6 +48,8 @@ META_CASES = [
     Case((37,), 7, 9, 5, 3, knots=True, layout="strided", dtype="fp32", d=1, h=16, act="gelu"),
     Case((37,), 7, 9, 5, 3, dtype="fp16", d=1, h=16, act="relu"),
     Case((37,), 7, 9, 3, 1, knots=True, dtype="bf16", d=3, h=16, act="tanh"),
+    Case((5,), 3, 2, 3, 2, knots=True, d=3, h=4, act="identity"),
+    Case((37,), 7, 9, 5, 3, dtype="fp32", d=1, h=32, act="identity"),  # the paper's image-model layer
 ]
 
 KAN_CASES = [
@@ -165,5 +167,5 @@ def test_every_case_list_covers_every_value():
         assert set(torch_dtype) == {c.dtype for c in cases}
         assert any(len(c.batch) > 1 for c in cases)
     assert {1, 3} <= {c.d for c in META_CASES} and {4, 16} <= {c.h for c in META_CASES}
-    assert {"relu", "silu", "gelu", "tanh"} == {c.act for c in META_CASES}
+    assert set(mk.META_ACTIVATIONS) == {c.act for c in META_CASES}
     assert {True, False} == {c.base for c in KAN_CASES}

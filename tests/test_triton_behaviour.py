@@ -20,7 +20,7 @@ def _meta_leaves(b=3, i=2, o=2, g=3, k=2, d=2, h=4):
     return [_leaf(b, i), _leaf(o, i, d), _leaf(h, d), _leaf(h), _leaf(g + k + 1, h), _leaf(g + k + 1)]
 
 
-@pytest.mark.parametrize("activation", ["relu", "silu", "gelu", "tanh"])
+@pytest.mark.parametrize("activation", sorted(mk.META_ACTIVATIONS))
 def test_metakan_gradcheck_and_double_backward(activation):
     """float64 through the interpreter: first derivatives from the kernels, second (create_graph=True,
     as in PINNs) by recomputation through the reference. Fast mode: random directions, not every

@@ -52,6 +52,7 @@ CASES = [
     # (metakan bench --preset gpu-check: G5 k3 d1 H32 relu, uniform) at odd sizes; each case compiles ~20 kernels.
     ("metakan", 4099, 257, 129, 5, 3, 1, 32, "relu", False),
     ("metakan", 513, 33, 70, 59, 5, 16, 128, "gelu", True),
+    ("metakan", 1000, 65, 40, 5, 3, 1, 32, "identity", False),  # the MetaKAN paper's image-model layer
     ("kan", 1000, 40, 300, 3, 4, 0, 0, "", True),
 ]
 

@@ -46,7 +46,8 @@ void with_activation(int activation, F&& f) {
     case kRelu: f(std::integral_constant<int, kRelu>{}); break;
     case kSilu: f(std::integral_constant<int, kSilu>{}); break;
     case kGelu: f(std::integral_constant<int, kGelu>{}); break;
-    default: f(std::integral_constant<int, kTanh>{}); break;
+    case kTanh: f(std::integral_constant<int, kTanh>{}); break;
+    default: f(std::integral_constant<int, kIdentity>{}); break;
   }
 }
 

@@ -22,7 +22,8 @@ MK_HD A silu_grad(A x) {
   return sig * (A(1) + x * (A(1) - sig));
 }
 
-// The meta-learner's hidden activation (exact erf GELU, as torch's default).
+// The meta-learner's hidden activation (exact erf GELU, as torch's default; identity makes the
+// meta-learner affine, as in the MetaKAN paper's image-classification models).
 template <typename A>
 MK_HD A activate(int activation, A v) {
   using std::erf;
@@ -31,7 +32,8 @@ MK_HD A activate(int activation, A v) {
     case kRelu: return v < A(0) ? A(0) : v;  // NaN stays NaN
     case kSilu: return silu(v);
     case kGelu: return A(0.5) * v * (A(1) + erf(v * A(0.70710678118654752440)));
-    default: return tanh(v);
+    case kTanh: return tanh(v);
+    default: return v;  // kIdentity
   }
 }
 
@@ -47,10 +49,11 @@ MK_HD A activate_grad(int activation, A v) {
     case kGelu:
       return A(0.5) * (A(1) + erf(v * A(0.70710678118654752440))) +
              v * exp(A(-0.5) * v * v) * A(0.39894228040143267794);
-    default: {
+    case kTanh: {
       const A t = tanh(v);
       return A(1) - t * t;
     }
+    default: return A(1);  // kIdentity
   }
 }
 

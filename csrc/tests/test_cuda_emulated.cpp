@@ -316,6 +316,7 @@ int main() {
       {"meta knots gelu", 67, 9, 66, 4, 2, true, true, true, 3, 16, kGelu},
       {"meta K=64 d=16 H=128", 65, 3, 70, 61, 3, true, true, false, 16, 128, kSilu},
       {"meta order 0 tanh", 40, 5, 3, 6, 0, true, true, true, 2, 5, kTanh},
+      {"meta identity (paper's image layer)", 67, 9, 66, 5, 3, true, true, false, 1, 32, kIdentity},
       {"meta order 5", 33, 7, 2, 2, 5, true, true, false, 1, 8, kRelu},
   };
   for (const Case& c : cases) {

@@ -1,6 +1,6 @@
 // Unit tests of the header math shared by the C++ and CUDA kernels (run by ctest): partition of
 // unity, agreement with a plain Cox–de Boor recursion, derivatives and the meta-learner's backward
-// against finite differences.
+// against finite differences, the identity activation exactly.
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -163,7 +163,7 @@ void test_meta_mlp(std::mt19937& rng) {
   const int d = 3;
   const int hidden = 5;
   const int outputs = 6;
-  for (int activation : {kRelu, kSilu, kGelu, kTanh}) {
+  for (int activation : {kRelu, kSilu, kGelu, kTanh, kIdentity}) {
     std::vector<double> w1(hidden * d), b1(hidden), w2(outputs * hidden), b2(outputs), z(d), c(outputs);
     for (auto* v : {&w1, &b1, &w2, &b2, &z, &c}) {
       for (double& e : *v) e = normal(rng);
@@ -222,6 +222,19 @@ void test_meta_mlp(std::mt19937& rng) {
   }
 }
 
+// Identity (the affine meta-learner): every value passes through bit for bit (sign of zero, infinities
+// and NaN included) and the derivative is 1 everywhere, as autograd's for a tensor passed through.
+void test_identity_activation() {
+  for (double v : {-HUGE_VAL, -3.5, -0.0, 0.0, 1e-310, 2.25, 1e300, HUGE_VAL}) {
+    const double out = activate(kIdentity, v);
+    check(out == v && std::signbit(out) == std::signbit(v), "identity passes v through", out, v);
+    check(activate_grad(kIdentity, v) == 1.0, "identity's derivative is 1", activate_grad(kIdentity, v), 1.0, v);
+  }
+  check(std::isnan(activate(kIdentity, NAN)), "identity keeps NaN", activate(kIdentity, NAN), NAN);
+  check(activate_grad(kIdentity, NAN) == 1.0, "identity's derivative at NaN is 1", activate_grad(kIdentity, NAN), 1.0);
+  check(activate(kIdentity, 0.1f) == 0.1f, "identity in float", activate(kIdentity, 0.1f), 0.1f);
+}
+
 // The uniform knots are the reference's float32 ones bit for bit: float(j - k) * float(step) + float(lo);
 // the spans follow these knots even where (x - t_0) / step rounds across one.
 void test_uniform_knots_match_reference_rounding() {
@@ -251,6 +264,7 @@ int main() {
   test_bases(rng);
   test_derivatives(rng);
   test_meta_mlp(rng);
+  test_identity_activation();
   test_uniform_knots_match_reference_rounding();
   if (failures > 0) {
     std::printf("%d check(s) failed\n", failures);

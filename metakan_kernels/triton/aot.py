@@ -60,6 +60,8 @@ SETTINGS = (
     Setting("G4k4d2H16-silu-knots", 4, 4, 2, 16, 1, False, True, ("fp32",)),
     # K + 1 = 32 in one step of two features; d = 5 (product path)
     Setting("G13k3d5H64-gelu", 13, 3, 5, 64, 2, True, True, ("fp64", "bf16")),
+    # the paper's image-classification layer: an affine meta-learner (identity activation)
+    Setting("G5k3d1H32-identity", 5, 3, 1, 32, 4, True, True, ("fp32", "bf16")),
 )
 
 

@@ -3,7 +3,7 @@
 A tile holds ``R = BLOCK_O * BLOCK_I`` edges (rows). Hidden units are processed ``BLOCK_H`` at a
 time, so that no ``[R, H]`` tile is ever live; ``w`` comes out for a chunk of slots m, the K
 coefficients at ``m < K`` and the base weight at ``m = K``: the layout of the feature tiles.
-Activation codes: 0 relu, 1 silu, 2 gelu (erf form), 3 tanh.
+Activation codes: 0 relu, 1 silu, 2 gelu (erf form), 3 tanh, 4 identity (an affine meta-learner).
 """
 
 import triton
@@ -31,8 +31,10 @@ def activation(pre, ACT: tl.constexpr):
         out = silu(pre)
     elif ACT == 2:
         out = 0.5 * pre * (1.0 + tl.erf(pre * _SQRT_HALF))
-    else:
+    elif ACT == 3:
         out = _tanh(pre)
+    else:
+        out = pre
     return out
 
 
@@ -44,9 +46,11 @@ def activation_grad(pre, ACT: tl.constexpr):
         out = silu_grad(pre)
     elif ACT == 2:
         out = 0.5 * (1.0 + tl.erf(pre * _SQRT_HALF)) + pre * tl.exp(-0.5 * pre * pre) * _INV_SQRT_2PI
-    else:
+    elif ACT == 3:
         th = _tanh(pre)
         out = 1.0 - th * th
+    else:
+        out = tl.full(pre.shape, 1.0, pre.dtype)
     return out
 
 

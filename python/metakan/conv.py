@@ -100,8 +100,9 @@ class MetaKANConv2d(_PatchConv2d):
                  padding: IntPair = 0, dilation: IntPair = 1, grid_size: int = 5, spline_order: int = 3,
                  embedding_dim: int = 1, hidden_dim: int = 32, grid_range: Sequence[float] = (-1, 1),
                  meta_learner: Optional[torch.nn.Module] = None, meta_activation: str = "relu",
-                 backend: str = "auto"):
+                 backend: str = "auto", init: str = "default"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation)
         self.layer = MetaKANLinear(self.patch_features, out_channels, grid_size=grid_size, spline_order=spline_order,
                                    embedding_dim=embedding_dim, hidden_dim=hidden_dim, grid_range=grid_range,
-                                   meta_learner=meta_learner, meta_activation=meta_activation, backend=backend)
+                                   meta_learner=meta_learner, meta_activation=meta_activation, backend=backend,
+                                   init=init)

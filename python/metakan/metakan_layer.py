@@ -8,9 +8,10 @@ import torch
 
 import metakan_kernels as mk
 from metakan_kernels.ops import run_kan_linear, run_metakan_linear
+from metakan_kernels.reference import meta_mlp_ref
 
 from .kan_layer import KANLinear
-from .meta_learner import MetaLearner
+from .meta_learner import MetaLearner, check_init
 
 
 class MetaKANLinear(torch.nn.Module):
@@ -24,6 +25,15 @@ class MetaKANLinear(torch.nn.Module):
 
     Input (*, in_features) -> output (*, out_features). With a :class:`MetaLearner`, the fused
     backends generate the coefficients inside the kernel; ``last_backend`` says which one ran.
+
+    ``init="default"`` makes the generated weights start with the statistics of an efficient-kan
+    layer at any width, depth and meta-learner size, and keep learning at a KAN's pace under a plain
+    ``Adam(model.parameters())``: embeddings drawn with standard deviation
+    ``edge_scale = 1/sqrt(3 * in_features)``, and the layer computes
+    ``w = edge_scale * meta_learner(embedding / edge_scale)`` (the two fixed factors are folded into
+    the meta-learner's small weight matrices before the op, so the fused kernels run unchanged).
+    ``init="paper"`` is the MetaKAN paper's code: Xavier-normal embeddings over the
+    (out*in, embedding_dim) matrix, ``edge_scale = 1``. docs/init.md derives both.
     """
 
     def __init__(
@@ -38,11 +48,13 @@ class MetaKANLinear(torch.nn.Module):
         meta_learner: Optional[torch.nn.Module] = None,
         meta_activation: str = "relu",
         backend: str = "auto",
+        init: str = "default",
     ):
         super().__init__()
         spec = mk.make_spec(grid_size, spline_order, grid_range)
+        self.init = check_init(init)
         if meta_learner is None:
-            meta_learner = MetaLearner(embedding_dim, hidden_dim, spec.num_bases, meta_activation)
+            meta_learner = MetaLearner(embedding_dim, hidden_dim, spec.num_bases, meta_activation, init)
         elif isinstance(meta_learner, MetaLearner):
             if (meta_learner.embedding_dim, meta_learner.num_bases) != (embedding_dim, spec.num_bases):
                 raise ValueError(
@@ -64,10 +76,23 @@ class MetaKANLinear(torch.nn.Module):
         self.embedding = torch.nn.Parameter(torch.empty(out_features, in_features, embedding_dim))
         self.reset_parameters()
 
+    @property
+    def edge_scale(self) -> float:
+        """The spread of a base weight of efficient-kan's init (kaiming-uniform, bound
+        ``1/sqrt(in_features)``) under ``init="default"``; 1 under ``init="paper"``."""
+        if self.init == "paper":
+            return 1.0
+        return (3.0 * max(self.in_features, 1)) ** -0.5
+
     def reset_parameters(self) -> None:
-        """Xavier-normal embeddings over the (out*in, embedding_dim) matrix, as in the paper's code."""
-        if self.embedding.numel() > 0:
+        """Embeddings: N(0, edge_scale²) (default), or Xavier-normal over the (out*in,
+        embedding_dim) matrix as in the paper's code."""
+        if self.embedding.numel() == 0:
+            return
+        if self.init == "paper":
             torch.nn.init.xavier_normal_(self.embedding.view(-1, self.embedding_dim))
+        else:
+            torch.nn.init.normal_(self.embedding, std=self.edge_scale)
 
     @property
     def num_bases(self) -> int:
@@ -79,9 +104,22 @@ class MetaKANLinear(torch.nn.Module):
             backend=self.backend,
         )
 
+    def meta_weights(self, learner: MetaLearner) -> tuple:
+        """``(w1, b1, w2, b2)`` of ``learner`` with this layer's fixed factors folded in:
+        ``w2 act(w1 z + b1) + b2 = s * learner(z / s)`` for ``s = edge_scale``."""
+        w1, b1, w2, b2 = learner.fc1.weight, learner.fc1.bias, learner.fc2.weight, learner.fc2.bias
+        scale = self.edge_scale
+        if scale == 1.0:
+            return w1, b1, w2, b2
+        return w1 / scale, b1, w2 * scale, b2 * scale
+
     def generated_weights(self) -> torch.Tensor:
         """The meta-learner's output for every edge: (out_features, in_features, G + k + 1)."""
-        weights = self.meta_learner(self.embedding)
+        learner, scale = self.meta_learner, self.edge_scale
+        if isinstance(learner, MetaLearner):
+            weights = meta_mlp_ref(self.embedding, *self.meta_weights(learner), learner.activation)
+        else:
+            weights = scale * learner(self.embedding / scale) if scale != 1.0 else learner(self.embedding)
         expected = (self.out_features, self.in_features, self.num_bases + 1)
         if tuple(weights.shape) != expected:
             raise ValueError(
@@ -94,8 +132,8 @@ class MetaKANLinear(torch.nn.Module):
         learner = self.meta_learner
         if isinstance(learner, MetaLearner):
             y, self.last_backend = run_metakan_linear(
-                x, self.embedding, learner.fc1.weight, learner.fc1.bias, learner.fc2.weight, learner.fc2.bias,
-                meta_activation=learner.activation, **self._options(),
+                x, self.embedding, *self.meta_weights(learner), meta_activation=learner.activation,
+                **self._options(),
             )
             return y
         weights = self.generated_weights()
@@ -118,5 +156,6 @@ class MetaKANLinear(torch.nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, grid_size={self.grid_size}, "
-            f"spline_order={self.spline_order}, embedding_dim={self.embedding_dim}, backend={self.backend!r}"
+            f"spline_order={self.spline_order}, embedding_dim={self.embedding_dim}, init={self.init!r}, "
+            f"backend={self.backend!r}"
         )

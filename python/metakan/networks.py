@@ -60,7 +60,9 @@ class MetaKAN(torch.nn.Module):
 
     ``share`` chooses the meta-learners: ``"layer"`` one per layer, ``"all"`` one for the whole
     network, or an integer ``n``: layers clustered by k-means on their sizes into at most ``n``
-    groups, one meta-learner per group (the MetaKAN paper's Algorithm 2).
+    groups, one meta-learner per group (the MetaKAN paper's Algorithm 2). ``init`` is every layer's
+    and meta-learner's (see :class:`MetaKANLinear`); with ``"default"`` a shared meta-learner serves
+    layers of any width, each layer applying its own fixed scale.
 
     Input (*, layers_hidden[0]) -> output (*, layers_hidden[-1]).
     """
@@ -76,6 +78,7 @@ class MetaKAN(torch.nn.Module):
         meta_activation: str = "relu",
         share: Union[str, int] = "layer",
         backend: str = "auto",
+        init: str = "default",
     ):
         super().__init__()
         _check_widths(layers_hidden)
@@ -83,13 +86,14 @@ class MetaKAN(torch.nn.Module):
         self.share = share
         self.layer_groups = sharing_groups(share, sizes)
         learners = [
-            MetaLearner(embedding_dim, hidden_dim, grid_size + spline_order, meta_activation)
+            MetaLearner(embedding_dim, hidden_dim, grid_size + spline_order, meta_activation, init)
             for _ in range(max(self.layer_groups) + 1)
         ]
         self.layers = torch.nn.ModuleList(
             MetaKANLinear(
                 fan_in, fan_out, grid_size=grid_size, spline_order=spline_order, embedding_dim=embedding_dim,
                 hidden_dim=hidden_dim, grid_range=grid_range, meta_learner=learners[group], backend=backend,
+                init=init,
             )
             for (fan_in, fan_out), group in zip(sizes, self.layer_groups)
         )
@@ -163,13 +167,17 @@ def cluster_layers(sizes: Sequence[tuple], n_groups: int, iterations: int = 100)
 
 
 def param_groups(
-    model: torch.nn.Module, lr_embedding: float = 1e-3, lr_meta: float = 1e-4, lr_other: float = None
+    model: torch.nn.Module, lr_embedding: float = 1e-3, lr_meta: float = 1e-3, lr_other: float = None
 ) -> List[dict]:
     """Optimiser parameter groups: edge embeddings, meta-learners, and everything else.
 
-    The MetaKAN paper trains embeddings and meta-learners with different learning rates
-    (1e-3 and 1e-4). ``lr_other`` (default: ``lr_embedding``) covers the remaining parameters,
-    e.g. plain KAN layers or normalisation. Empty groups are left out.
+    With the default initialisation one learning rate suits all three groups (its fixed per-layer
+    factors already set each group's pace: docs/init.md), so the defaults are equal and
+    ``Adam(param_groups(model))`` is ``Adam(model.parameters(), lr=1e-3)``. The MetaKAN paper's
+    recipes (``init="paper"``) train embeddings and meta-learners at different rates, e.g.
+    ``lr_embedding=1e-2, lr_meta=1e-3`` for its image models. ``lr_other`` (default:
+    ``lr_embedding``) covers the remaining parameters, e.g. plain KAN layers or normalisation.
+    Empty groups are left out.
     """
     layers = [m for m in model.modules() if isinstance(m, MetaKANLinear)]
     embedding_ids = {id(layer.embedding) for layer in layers}

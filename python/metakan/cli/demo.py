@@ -12,7 +12,7 @@ import torch
 
 from ..datasets import digits
 from ..memory import peak_step_bytes
-from ..networks import KAN, MetaKAN, param_groups
+from ..networks import KAN, MetaKAN
 from ..tasks.feynman import equation
 from ..tasks.options import positive_int, random_seed
 from ..tasks.symbolic import sample
@@ -97,8 +97,7 @@ def _build(name: str, widths: List[int], backend: str) -> torch.nn.Module:
 
 
 def _optimizer(name: str, model: torch.nn.Module) -> torch.optim.Optimizer:
-    if name == "metakan":
-        return torch.optim.Adam(param_groups(model, lr_embedding=1e-2, lr_meta=1e-3))
+    # KAN and MetaKAN (default init) train with the same plain Adam
     return torch.optim.Adam(model.parameters(), lr=1e-2 if name == "mlp" else 3e-3)
 
 
