@@ -166,6 +166,8 @@ def numpy_function(expr, names: Sequence[str]) -> Callable[..., np.ndarray]:
     import sympy
 
     ufuncs = {getattr(sympy, attr): ufunc for attr, ufunc in FUNCTIONS.values()}
+    # sympy's symbols are complex: it rewrites abs(exp(x)) as exp(re(x)); the samples are real
+    ufuncs.update({sympy.re: np.real, sympy.im: np.imag})
     position = {name: i for i, name in enumerate(names)}
 
     def compile_node(node) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
