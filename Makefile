@@ -33,7 +33,7 @@ define build_native
 	@$(BIN)/python csrc/ptxas_report.py $(NATIVE_LOG)
 endef
 
-.PHONY: demo test install wheel ctest bench bench-full bench-step clean
+.PHONY: demo test install wheel ctest bench bench-full bench-step bench-trainability clean
 
 demo: install
 	$(BIN)/metakan demo
@@ -52,6 +52,10 @@ bench-full: install
 
 bench-step: install
 	$(BIN)/metakan bench --preset step $(BENCH_ARGS)
+
+# Training, not timing: hours on 2 CPU cores; resumes where it stopped (bench/README.md).
+bench-trainability: install
+	$(BIN)/metakan bench --preset trainability $(BENCH_ARGS)
 
 install: $(STAMP) $(NATIVE)
 

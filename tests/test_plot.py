@@ -65,9 +65,9 @@ def test_plot_gives_one_line_errors_for_unreadable_files(tmp_path, capsys):
     cases = [
         (tmp_path / "missing.pt", "missing.pt: no such file"),
         (tmp_path, f"{tmp_path}: is a directory"),
-        (truncated, "is not a model saved by 'metakan train --save-model' (metakan-model-1): it is damaged"),
-        (garbage, "it is damaged or not a torch save"),
-        (text, "it is damaged or not a torch save"),
+        (truncated, "is not a model saved by 'metakan train --save-model' (metakan-model-1): it does not load ("),
+        (garbage, "it does not load (UnpicklingError: Weights only load failed)"),
+        (text, "(metakan-model-1): it does not load ("),
         (tensor, "is not a model saved by 'metakan train --save-model' (metakan-model-1)"),
         (wrong_spec, "the saved model does not rebuild (TypeError: ModelSpec.__init__() got an unexpected keyword"),
         (wrong_state, "does not rebuild (RuntimeError: Error(s) in loading state_dict for KAN: Missing"),

@@ -215,3 +215,9 @@ def test_variable_names_are_checked(capsys):
         equation("x*y", variables="x,y,x")
     assert main(["train", "symbolic", "--equation", "x*y", "--variables", "x,y;z", *TINY]) == 2
     assert "variable name 'y;z' is not an identifier" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["--checkpoint-every", "1"], ["--resume", "run.ckpt"]])
+def test_sweep_refuses_checkpoints(capsys, option):
+    assert main(["sweep", "--equations", "I.6.20a", *option, *TINY]) == 2
+    assert "sweep does not checkpoint" in capsys.readouterr().err

@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     problems += [f"unknown model {m!r} (expected {', '.join(MODEL_KINDS)})" for m in models if m not in MODEL_KINDS]
     if args.ddp > 1:
         problems.append("--ddp is not supported by sweep; run 'metakan train symbolic --ddp N' per equation")
+    if args.checkpoint_every or args.resume:
+        problems.append("sweep does not checkpoint; run 'metakan train symbolic --checkpoint-every N' per equation")
     if problems or not equations or not models:
         print(f"metakan sweep: error: {'; '.join(problems) or 'no equations or models given'}", file=sys.stderr)
         return 2

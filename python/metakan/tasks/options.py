@@ -6,9 +6,12 @@ import argparse
 import math
 from typing import List, Optional, Union
 
+from metakan_kernels import META_ACTIVATIONS
+
+from ..meta_learner import INITS
 from .models import MODEL_KINDS, ModelSpec
 
-OPTIMIZERS = ("adam", "lbfgs")
+OPTIMIZERS = ("adam", "adamw", "lbfgs")
 SCHEDULES = ("constant", "cosine", "linear")
 MAX_SEED = 2**32 - 1
 
@@ -78,6 +81,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0, e.g. a weight decay."""
+    value = _number(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1."""
     value = _number(text)
@@ -96,9 +107,15 @@ def add_common(parser: argparse.ArgumentParser, **defaults) -> None:
     model.add_argument("--hidden-dim", type=positive_int, default=16, help="MetaKAN: meta-learner hidden width H")
     model.add_argument("--share", type=share_option, default="layer",
                        help="MetaKAN meta-learners: 'layer' (one per layer), 'all' (one) or N (k-means groups)")
+    model.add_argument("--meta-activation", choices=sorted(META_ACTIVATIONS), default="relu",
+                       help="MetaKAN meta-learners' hidden activation (identity: the paper's affine image learner)")
+    model.add_argument("--init", choices=INITS, default="default",
+                       help="MetaKAN initialisation: default (efficient-kan's statistics, see docs/init.md) or "
+                            "paper (the MetaKAN paper's code)")
     model.add_argument("--backend", default="auto", help="kernel backend of the KAN layers ('auto' picks)")
     train = parser.add_argument_group("optimisation")
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                       help="adam (weight decay as an L2 term), adamw (decoupled weight decay) or lbfgs")
     train.add_argument("--epochs", type=positive_int, default=10,
                        help="passes over the training data (pde: steps, each on fresh collocation points)")
     train.add_argument("--batch-size", type=non_negative_int, default=64,
@@ -109,6 +126,12 @@ def add_common(parser: argparse.ArgumentParser, **defaults) -> None:
                        help="MetaKAN embeddings' learning rate (default %(default)s; None: --lr)")
     train.add_argument("--lr-meta", type=positive_float, default=None,
                        help="MetaKAN meta-learners' learning rate (default %(default)s; None: --lr)")
+    train.add_argument("--weight-decay", type=non_negative_float, default=0.0,
+                       help="weight decay (MLP, KAN, and MetaKAN's other parameters)")
+    train.add_argument("--weight-decay-embed", type=non_negative_float, default=None,
+                       help="MetaKAN embeddings' weight decay (default %(default)s; None: --weight-decay)")
+    train.add_argument("--weight-decay-meta", type=non_negative_float, default=None,
+                       help="MetaKAN meta-learners' weight decay (default %(default)s; None: --weight-decay)")
     train.add_argument("--schedule", choices=SCHEDULES, default="constant",
                        help="learning-rate schedule over the steps")
     run = parser.add_argument_group("run")
@@ -118,6 +141,15 @@ def add_common(parser: argparse.ArgumentParser, **defaults) -> None:
                      help="train with DistributedDataParallel over N processes on this machine")
     run.add_argument("--output", default=None, help="results JSON (default: metakan-results/<task>-<model>.json)")
     run.add_argument("--save-model", default=None, metavar="PATH", help="save the trained model (for metakan plot)")
+    run.add_argument("--checkpoint-every", type=non_negative_int, default=0, metavar="N",
+                     help="write a checkpoint every N epochs (0: never); a killed run continues with --resume")
+    run.add_argument("--checkpoint", default=None, metavar="PATH",
+                     help="where checkpoints go (default: the --output path with the suffix .ckpt); "
+                          "each replaces the last atomically")
+    run.add_argument("--resume", default=None, metavar="PATH",
+                     help="continue the run saved in this checkpoint; the options must be those it was "
+                          "written with (placement and output options aside); the final losses and metrics "
+                          "are those of an uninterrupted run")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(**defaults)
 
@@ -126,6 +158,6 @@ def model_spec(args: argparse.Namespace, widths: List[int], **overrides) -> Mode
     """The :class:`ModelSpec` the shared options describe."""
     return ModelSpec(
         kind=args.model, widths=widths, grid_size=args.grid_size, spline_order=args.spline_order,
-        embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim, share=args.share, backend=args.backend,
-        **overrides,
+        embedding_dim=args.embedding_dim, hidden_dim=args.hidden_dim, share=args.share,
+        meta_activation=args.meta_activation, init=args.init, backend=args.backend, **overrides,
     )
