@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="fc: [pixels, hidden..., classes]; conv4: the paper's 4-layer conv network")
     task.add_argument("--hidden", type=int_list, default=[32], help="fc hidden widths, e.g. 32")
     task.add_argument("--channels", type=int_list, default=list(CONV4_CHANNELS), help="conv4 channels")
-    add_common(parser, epochs=10, batch_size=64, lr=1e-3, lr_embed=1e-2, lr_meta=1e-3, schedule="cosine")
+    add_common(parser, epochs=10, batch_size=64, lr=1e-3, schedule="cosine")
     add_recipe_option(task, RECIPES, RECIPE_HELP)
 
 
