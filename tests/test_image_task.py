@@ -135,7 +135,7 @@ def test_options_on_the_command_line_override_the_recipe():
     plain = parse_image()  # no recipe: the task's own defaults, as plain values
     assert (plain.optimizer, plain.init, plain.hidden_dim, plain.batch_size, plain.meta_activation) == (
         "adam", "default", 16, 64, "relu")
-    assert plain.weight_decay_embed is None and plain.lr_embed == 1e-2
+    assert plain.weight_decay_embed is None and plain.lr_embed is None and plain.lr_meta is None  # one rate: --lr
 
 
 def test_a_recipe_run_records_the_options_it_ran_with(tmp_path):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ..datasets import DATASETS, load_images
 from .models import ARCHITECTURES, CONV4_CHANNELS
-from .options import add_common, int_list, model_spec
+from .options import add_common, fraction, int_list, model_spec
 from .recipes import add_recipe_option, apply_recipe
 from .runner import TaskRun, train_and_record
 from .training import Problem, batches_per_epoch, shuffled_batches
@@ -48,13 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--data-root", default=None,
                       help="directory with the data set's files (MNIST-format IDX files, or cifar-10-batches-py)")
     task.add_argument("--download", action="store_true", help="download the data set into --data-root (torchvision)")
-    task.add_argument("--test-fraction", type=float, default=0.2,
+    task.add_argument("--test-fraction", type=fraction, default=0.2,
                       help="share of each class held out when --data-root has only one split")
     task.add_argument("--arch", choices=ARCHITECTURES, default="fc",
                       help="fc: [pixels, hidden..., classes]; conv4: the paper's 4-layer conv network")
     task.add_argument("--hidden", type=int_list, default=[32], help="fc hidden widths, e.g. 32")
     task.add_argument("--channels", type=int_list, default=list(CONV4_CHANNELS), help="conv4 channels")
-    add_common(parser, epochs=10, batch_size=64, lr=1e-3, lr_embed=1e-2, lr_meta=1e-3, schedule="cosine")
+    add_common(parser, epochs=10, batch_size=64, lr=1e-3, schedule="cosine")
     add_recipe_option(task, RECIPES, RECIPE_HELP)
 
 

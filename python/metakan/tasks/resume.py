@@ -89,16 +89,28 @@ def set_rng_states(states: Dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def load_saved(path: Union[str, Path]) -> Any:
+    """``torch.load`` of a file this package saved: on CPU, weights only. FileNotFoundError if there is
+    none; ValueError (one line: the error's type and first sentence) if it does not load."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch.load reports a damaged file with many exception types
+        # the first sentence only: torch's later ones suggest weights_only=False, never right for a foreign file
+        text = str(err).strip()
+        reason = text.splitlines()[0].split(". ")[0][:200] if text else ""
+        raise ValueError(f"{type(err).__name__}: {reason}" if reason else type(err).__name__) from None
+
+
 def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
     """The checkpoint at ``path``; :class:`CheckpointError` (one line) if it is missing, unreadable or foreign."""
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
+        saved = load_saved(path)
     except FileNotFoundError:
         raise CheckpointError(f"--resume {path}: no such file") from None
-    except Exception as err:  # torch.load reports a damaged file with many exception types
-        text = str(err).strip()
-        reason = text.splitlines()[0].split(". ")[0][:200] if text else type(err).__name__  # its first sentence
-        raise CheckpointError(f"--resume {path}: not a readable checkpoint ({reason})") from None
+    except ValueError as err:
+        raise CheckpointError(f"--resume {path}: not a readable checkpoint ({err})") from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise CheckpointError(f"--resume {path}: not a training checkpoint of 'metakan train' ({FORMAT})")
     missing = [field for field in FIELDS if field not in saved]

@@ -209,7 +209,7 @@ def shuffled_batches(tensors: Batch, batch_size: int, seed: int, epoch: int) -> 
     """The epoch's batches of ``tensors`` in an order fixed by (seed, epoch); ``batch_size`` 0 or
     at least the data size gives one full batch in the original order."""
     count = len(tensors[0])
-    if batch_size <= 0 or batch_size >= count:
+    if batches_per_epoch(count, batch_size) == 1:
         yield tensors
         return
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -220,4 +220,7 @@ def shuffled_batches(tensors: Batch, batch_size: int, seed: int, epoch: int) -> 
 
 
 def batches_per_epoch(count: int, batch_size: int) -> int:
-    return 1 if batch_size <= 0 or batch_size >= count else -(-count // batch_size)
+    """Batches of ``batch_size`` (0: the whole set) that cover ``count`` examples."""
+    if batch_size < 0:
+        raise ValueError(f"batch size must be >= 0 (0: the whole training set), got {batch_size}")
+    return 1 if batch_size == 0 or batch_size >= count else -(-count // batch_size)

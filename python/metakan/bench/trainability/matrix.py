@@ -32,7 +32,7 @@ EQUATION = "I.6.20b"
 TASKS: Dict[str, Task] = {
     "digits": Task("digits", "classification", 10, 64,
                    "scikit-learn digits, 8x8 images scaled to [-1, 1], 80/20 stratified split"),
-    "feynman": Task("feynman", "regression", 100, 64,
+    "feynman": Task("feynman", "regression", 30, 64,
                     f"Feynman {EQUATION}, 1000 train / 1000 test points uniform in its ranges"),
 }
 
