@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from ..tasks.options import positive_int
+
 PRESET = "trainability"
 # Options of the time-and-memory presets that mean nothing to this one.
 SPEED_ONLY = {"providers": "--providers", "sweeps": "--sweeps", "ratios": "--ratio"}
@@ -29,16 +31,6 @@ def _integers(text: str):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 1,3; got {text!r}") from None
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..bench.trainability import DEPTHS, MODELS, OPTIMIZERS, SEEDS, TASKS, WIDTHS
 
@@ -50,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--widths", type=_integers, help=f"hidden widths, e.g. {','.join(map(str, WIDTHS))}")
     group.add_argument("--optimizers", type=_names, help=f"comma-separated, of {', '.join(OPTIMIZERS)}")
     group.add_argument("--seeds", type=_integers, help=f"e.g. {','.join(map(str, SEEDS))}")
-    group.add_argument("--epochs", type=_positive, help="epochs of every chosen task (default: each task's own)")
+    group.add_argument("--epochs", type=positive_int, help="epochs of every chosen task (default: each task's own)")
 
 
 def selection(args: argparse.Namespace):
