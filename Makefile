@@ -1,6 +1,8 @@
 # `make demo` and `make test` each set up .venv on first use (torch, triton, this package and its
 # extras, the compiled extension metakan_kernels._C), then run; `make bench` the same, then benchmarks.
-# CI calls `make test` through .ci/run.
+# CI calls `make test` through .ci/run. _C is compiled by setup.py alone (sources and flags in
+# csrc/build.txt), once, into build/: the editable install leaves it out, build_ext --inplace compiles
+# it, and the wheel's build finds those objects up to date (ninja) and only links them again.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +10,7 @@ STAMP := $(VENV)/.metakan-installed
 NATIVE := build/.native-built
 NATIVE_LOG := build/native-build.log
 WHEEL := dist/.wheel-built
-CSRC := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
+CSRC := $(shell find csrc -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh') csrc/build.txt
 
 # The CUDA kernels are compiled wherever nvcc is found (no GPU needed to compile them); CI compiles
 # one architecture to save time.
@@ -19,8 +21,8 @@ endif
 ifdef CI
 export TORCH_CUDA_ARCH_LIST ?= 9.0
 endif
-CMAKE_EXTENSION := $(if $(CUDA_HOME),ON,OFF)
-EDITABLE_INSTALL = $(BIN)/python -m pip install -v --no-build-isolation -e ".[dev,tasks,triton]"
+EDITABLE_INSTALL = METAKAN_SKIP_NATIVE_BUILD=1 $(BIN)/python -m pip install --quiet --no-build-isolation \
+	-e ".[dev,tasks,triton]"
 
 # Run a build step quietly into $(NATIVE_LOG); show its end if it fails, else each CUDA kernel's
 # registers and spills (a spill fails the build).
@@ -31,7 +33,7 @@ define build_native
 	@$(BIN)/python csrc/ptxas_report.py $(NATIVE_LOG)
 endef
 
-.PHONY: demo test install wheel ctest bench bench-full bench-step clean
+.PHONY: demo test install wheel ctest bench bench-full bench-step bench-trainability clean
 
 demo: install
 	$(BIN)/metakan demo
@@ -51,25 +53,31 @@ bench-full: install
 bench-step: install
 	$(BIN)/metakan bench --preset step $(BENCH_ARGS)
 
+# Training, not timing: hours on 2 CPU cores; resumes where it stopped (bench/README.md).
+bench-trainability: install
+	$(BIN)/metakan bench --preset trainability $(BENCH_ARGS)
+
 install: $(STAMP) $(NATIVE)
 
-# The environment and the editable install, which builds _C.
+# The environment and the editable install of the Python packages (without _C).
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet setuptools wheel
+	$(BIN)/python -m pip install --quiet setuptools wheel ninja
 	$(BIN)/python -m pip install --quiet torch
-	$(call build_native,$(EDITABLE_INSTALL))
-	touch $(NATIVE) $@
+	$(EDITABLE_INSTALL)
+	touch $@
 
-# _C again, incrementally, when a file in csrc/ changed since.
-$(NATIVE): $(CSRC) | $(STAMP)
+# _C in place, incrementally (ninja) when a file in csrc/ or setup.py changed since.
+$(NATIVE): $(CSRC) setup.py | $(STAMP)
 	$(call build_native,$(BIN)/python setup.py build_ext --inplace)
 	touch $@
 
-# dist/metakan-<version>-<tags>.whl with the compiled _C inside.
+# dist/metakan-<version>-cp310-abi3-linux_x86_64.whl with the compiled _C inside (the objects of
+# $(NATIVE), linked again): one wheel for every torch >= 2.10 and CPython >= 3.10 (csrc/README.md).
+# tests/test_wheel.py installs it next to torch 2.10 and 2.11, in venvs it makes once under build/torch-envs.
 wheel: $(WHEEL)
 
-$(WHEEL): $(CSRC) setup.py pyproject.toml $(shell find metakan_kernels python -name '*.py') | $(STAMP)
+$(WHEEL): $(CSRC) setup.py pyproject.toml $(shell find metakan_kernels python -name '*.py') | $(NATIVE)
 	rm -f dist/metakan-*.whl
 	@mkdir -p build
 	@echo "building the wheel (log: build/wheel-build.log)"
@@ -78,12 +86,11 @@ $(WHEEL): $(CSRC) setup.py pyproject.toml $(shell find metakan_kernels python -n
 	ls dist/metakan-*.whl
 	touch $@
 
-# The C++ unit tests (header math; the CUDA kernels emulated on CPU threads) and, where the CUDA
-# toolkit is known (torch's CMake config needs it), _C built by CMake from the same sources.
-ctest: | $(STAMP)
+# The C++ unit tests (header math; the CUDA kernels emulated on CPU threads, where CUDA's headers
+# are found): CMake reads the kernels' sources and flags from csrc/build.txt; no venv, torch or GPU.
+ctest:
 	@mkdir -p build
-	cmake -S . -B build/cmake $(if $(shell command -v ninja),-G Ninja) -DPython_EXECUTABLE=$(abspath $(BIN)/python) \
-		-DMETAKAN_BUILD_EXTENSION=$(CMAKE_EXTENSION) $(if $(CUDA_HOME),-DCUDA_TOOLKIT_ROOT_DIR=$(CUDA_HOME)) \
+	cmake -S . -B build/cmake $(if $(shell command -v ninja),-G Ninja) \
 		> build/cmake-configure.log 2>&1 || (tail -40 build/cmake-configure.log; exit 1)
 	cmake --build build/cmake
 	ctest --test-dir build/cmake --output-on-failure

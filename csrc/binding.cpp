@@ -1,13 +1,29 @@
 // The torch face of the native kernels: the metakan::native_* op schemas, every argument check,
 // the CPU and CUDA implementations (one op, dispatched by device) and the _C Python module.
-#include <ATen/ATen.h>
-#include <Python.h>
-#include <torch/library.h>
+//
+// Written against torch's stable ABI only (torch/csrc/stable, torch/headeronly and torch's C shims),
+// restricted to what torch 2.10 offers: one build loads into every torch from 2.10 on. Defining
+// TORCH_TARGET_VERSION makes torch's other headers (ATen, c10) refuse to compile here.
+#define TORCH_TARGET_VERSION (((0ULL + 2) << 56) | ((0ULL + 10) << 48))
+#if defined(METAKAN_WITH_CUDA)
+#define USE_CUDA  // declares the CUDA entries of torch's C shims
+#endif
 
+#include <Python.h>
+#include <torch/csrc/inductor/aoti_torch/c/shim.h>
+#include <torch/csrc/inductor/aoti_torch/generated/c_shim_cpu.h>
+#include <torch/csrc/stable/library.h>
+#include <torch/csrc/stable/ops.h>
+#include <torch/csrc/stable/tensor.h>
+#include <torch/headeronly/core/ScalarType.h>
+
+#include <array>
 #include <cmath>
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 
@@ -15,9 +31,7 @@
 #include "metakan/spline.h"
 
 #if defined(METAKAN_WITH_CUDA)
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
+#include <torch/csrc/stable/accelerator.h>
 
 #include "cuda/kernels.h"
 #endif
@@ -25,7 +39,9 @@
 namespace metakan {
 namespace {
 
-using at::Tensor;
+using torch::headeronly::ScalarType;
+using torch::headeronly::IntHeaderOnlyArrayRef;
+using torch::stable::Tensor;
 using OptTensor = std::optional<Tensor>;
 
 constexpr int64_t kMaxNumBases = 64;
@@ -33,53 +49,82 @@ constexpr int64_t kMaxNumBases = 64;
 // ---------------------------------------------------------------------------------------------
 // Checks. Every message names the argument, says what was expected and what came.
 
-std::string shape_str(const Tensor& t) {
-  std::ostringstream out;
-  out << t.sizes();
-  return out.str();
+// Sizes and strides as torch prints them: [2, 3, 8].
+struct Dims {
+  IntHeaderOnlyArrayRef dims;
+};
+
+std::ostream& operator<<(std::ostream& out, Dims d) {
+  out << '[';
+  for (size_t i = 0; i < d.dims.size(); ++i) out << (i ? ", " : "") << d.dims[i];
+  return out << ']';
+}
+
+std::ostream& operator<<(std::ostream& out, const torch::stable::Device& device) {
+  if (device.is_cpu()) return out << "cpu";
+  if (device.is_cuda()) {
+    out << "cuda";
+  } else {
+    out << "device type " << static_cast<int>(device.type());
+  }
+  if (device.has_index()) out << ':' << static_cast<int>(device.index());
+  return out;
 }
 
 // torch's names: float32 rather than Float.
-std::string dtype_str(at::ScalarType dtype) {
+std::string dtype_str(ScalarType dtype) {
   switch (dtype) {
-    case at::kFloat: return "float32";
-    case at::kDouble: return "float64";
-    case at::kHalf: return "float16";
-    case at::kBFloat16: return "bfloat16";
-    default: return c10::toString(dtype);
+    case ScalarType::Float: return "float32";
+    case ScalarType::Double: return "float64";
+    case ScalarType::Half: return "float16";
+    case ScalarType::BFloat16: return "bfloat16";
+    default: return torch::headeronly::toString(dtype);
   }
 }
 
+template <typename... Args>
+std::string message(const Args&... args) {
+  std::ostringstream out;
+  out << "metakan native op: ";
+  (out << ... << args);
+  return out.str();
+}
+
+// Throws std::runtime_error (RuntimeError in Python) with "metakan native op: " and the arguments.
+#define METAKAN_CHECK(cond, ...)                                 \
+  do {                                                           \
+    if (!(cond)) throw std::runtime_error(message(__VA_ARGS__)); \
+  } while (false)
+
 void check_device(const char* name, const Tensor& t, const Tensor& x) {
-  TORCH_CHECK(t.device() == x.device(), "metakan native op: ", name, " is on ", t.device(), " but x is on ", x.device());
+  METAKAN_CHECK(t.device() == x.device(), name, " is on ", t.device(), " but x is on ", x.device());
 }
 
-void check_dtype(const char* name, const Tensor& t, at::ScalarType dtype) {
-  TORCH_CHECK(t.scalar_type() == dtype, "metakan native op: ", name, " must be ", dtype_str(dtype), ", got ",
-              dtype_str(t.scalar_type()));
+void check_dtype(const char* name, const Tensor& t, ScalarType dtype) {
+  METAKAN_CHECK(t.scalar_type() == dtype, name, " must be ", dtype_str(dtype), ", got ", dtype_str(t.scalar_type()));
 }
 
-void check_shape(const char* name, const Tensor& t, at::IntArrayRef shape, const char* meaning) {
-  TORCH_CHECK(t.sizes() == shape, "metakan native op: ", name, " must have shape ", meaning, " = ", shape, ", got ",
-              shape_str(t));
+void check_shape(const char* name, const Tensor& t, IntHeaderOnlyArrayRef shape, const char* meaning) {
+  METAKAN_CHECK(t.sizes() == shape, name, " must have shape ", meaning, " = ", Dims{shape}, ", got ", Dims{t.sizes()});
 }
 
 // Same device and dtype as x, the given shape, and contiguous.
-void check_weight(const char* name, const Tensor& t, const Tensor& x, at::IntArrayRef shape, const char* meaning) {
+void check_weight(const char* name, const Tensor& t, const Tensor& x, IntHeaderOnlyArrayRef shape,
+                  const char* meaning) {
   check_device(name, t, x);
   check_dtype(name, t, x.scalar_type());
   check_shape(name, t, shape, meaning);
-  TORCH_CHECK(t.is_contiguous(), "metakan native op: ", name, " must be contiguous, got strides ", t.strides());
+  METAKAN_CHECK(t.is_contiguous(), name, " must be contiguous, got strides ", Dims{t.strides()});
 }
 
 // A (rows, cols) matrix whose rows may be strided but whose elements within a row are adjacent.
-void check_rows(const char* name, const Tensor& t, const Tensor& x, at::IntArrayRef shape, const char* meaning) {
+void check_rows(const char* name, const Tensor& t, const Tensor& x, IntHeaderOnlyArrayRef shape, const char* meaning) {
   check_device(name, t, x);
   check_dtype(name, t, x.scalar_type());
   check_shape(name, t, shape, meaning);
-  TORCH_CHECK(t.stride(1) == 1 || t.size(1) <= 1, "metakan native op: ", name,
-              " must have unit stride along its last dimension, got strides ", t.strides());
-  TORCH_CHECK(t.stride(0) >= 0, "metakan native op: ", name, " must have non-negative strides, got ", t.strides());
+  METAKAN_CHECK(t.stride(1) == 1 || t.size(1) <= 1, name,
+                " must have unit stride along its last dimension, got strides ", Dims{t.strides()});
+  METAKAN_CHECK(t.stride(0) >= 0, name, " must have non-negative strides, got ", Dims{t.strides()});
 }
 
 struct Spline {
@@ -92,25 +137,24 @@ struct Spline {
 };
 
 void check_spline(const Spline& s) {
-  TORCH_CHECK(s.grid_size >= 1, "metakan native op: grid_size must be >= 1, got ", s.grid_size);
-  TORCH_CHECK(s.order >= 0 && s.order <= kMaxOrder, "metakan native op: spline_order must be in [0, ", kMaxOrder,
-              "], got ", s.order);
-  TORCH_CHECK(s.num_bases() <= kMaxNumBases, "metakan native op: grid_size + spline_order must be <= ", kMaxNumBases,
-              ", got ", s.num_bases());
-  TORCH_CHECK(std::isfinite(s.lo) && std::isfinite(s.hi) && s.lo < s.hi,
-              "metakan native op: the grid range must be finite with lo < hi, got lo = ", s.lo, ", hi = ", s.hi);
+  METAKAN_CHECK(s.grid_size >= 1, "grid_size must be >= 1, got ", s.grid_size);
+  METAKAN_CHECK(s.order >= 0 && s.order <= kMaxOrder, "spline_order must be in [0, ", kMaxOrder, "], got ", s.order);
+  METAKAN_CHECK(s.num_bases() <= kMaxNumBases, "grid_size + spline_order must be <= ", kMaxNumBases, ", got ",
+                s.num_bases());
+  METAKAN_CHECK(std::isfinite(s.lo) && std::isfinite(s.hi) && s.lo < s.hi,
+                "the grid range must be finite with lo < hi, got lo = ", s.lo, ", hi = ", s.hi);
 }
 
 void check_x(const Tensor& x) {
-  TORCH_CHECK(x.dim() == 2, "metakan native op: x must have shape (batch, in_features), got ", shape_str(x));
+  METAKAN_CHECK(x.dim() == 2, "x must have shape (batch, in_features), got ", Dims{x.sizes()});
   const auto dtype = x.scalar_type();
   if (x.is_cuda()) {
-    TORCH_CHECK(dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16,
-                "metakan native op: on CUDA, x must be float32, float16 or bfloat16, got ", dtype_str(dtype));
+    METAKAN_CHECK(dtype == ScalarType::Float || dtype == ScalarType::Half || dtype == ScalarType::BFloat16,
+                  "on CUDA, x must be float32, float16 or bfloat16, got ", dtype_str(dtype));
   } else {
-    TORCH_CHECK(x.is_cpu(), "metakan native op: x must be a CPU or CUDA tensor, got one on ", x.device());
-    TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble,
-                "metakan native op: on CPU, x must be float32 or float64, got ", dtype_str(dtype));
+    METAKAN_CHECK(x.is_cpu(), "x must be a CPU or CUDA tensor, got one on ", x.device());
+    METAKAN_CHECK(dtype == ScalarType::Float || dtype == ScalarType::Double,
+                  "on CPU, x must be float32 or float64, got ", dtype_str(dtype));
   }
   check_rows("x", x, x, x.sizes(), "(batch, in_features)");
 }
@@ -120,36 +164,34 @@ void check_grid(const OptTensor& grid, const Tensor& x, const Spline& s) {
   if (!grid) return;
   const Tensor& g = *grid;
   check_device("grid", g, x);
-  check_dtype("grid", g, x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
+  check_dtype("grid", g, x.scalar_type() == ScalarType::Double ? ScalarType::Double : ScalarType::Float);
   check_shape("grid", g, {x.size(1), s.num_knots()}, "(in_features, grid_size + 2*spline_order + 1)");
-  TORCH_CHECK(g.stride(1) == 1, "metakan native op: grid must have unit stride along its last dimension, got strides ",
-              g.strides());
+  METAKAN_CHECK(g.stride(1) == 1, "grid must have unit stride along its last dimension, got strides ",
+                Dims{g.strides()});
 }
 
 void check_activation(int64_t activation) {
-  TORCH_CHECK(activation >= kRelu && activation <= kIdentity,
-              "metakan native op: activation must be a code in [0, 4] (relu, silu, gelu, tanh, identity), got ",
-              activation);
+  METAKAN_CHECK(activation >= kRelu && activation <= kIdentity,
+                "activation must be a code in [0, 4] (relu, silu, gelu, tanh, identity), got ", activation);
 }
 
 void check_dy(const Tensor& dy, const Tensor& x, int64_t out_features) {
-  TORCH_CHECK(dy.dim() == 2, "metakan native op: dy must have shape (batch, out_features), got ", shape_str(dy));
+  METAKAN_CHECK(dy.dim() == 2, "dy must have shape (batch, out_features), got ", Dims{dy.sizes()});
   check_rows("dy", dy, x, {x.size(0), out_features}, "(batch, out_features)");
 }
 
 void check_meta(const Tensor& x, const Tensor& embedding, const Tensor& w1, const Tensor& b1, const Tensor& w2,
                 const Tensor& b2, const Spline& s) {
-  TORCH_CHECK(embedding.dim() == 3,
-              "metakan native op: embedding must have shape (out_features, in_features, embedding_dim), got ",
-              shape_str(embedding));
-  TORCH_CHECK(w1.dim() == 2, "metakan native op: w1 must have shape (hidden_dim, embedding_dim), got ", shape_str(w1));
+  METAKAN_CHECK(embedding.dim() == 3, "embedding must have shape (out_features, in_features, embedding_dim), got ",
+                Dims{embedding.sizes()});
+  METAKAN_CHECK(w1.dim() == 2, "w1 must have shape (hidden_dim, embedding_dim), got ", Dims{w1.sizes()});
   const int64_t out = embedding.size(0);
   const int64_t d = embedding.size(2);
   const int64_t hidden = w1.size(0);
-  TORCH_CHECK(d >= 1 && d <= std::numeric_limits<int>::max(),
-              "metakan native op: embedding must have 1 <= embedding_dim < 2^31, got ", shape_str(embedding));
-  TORCH_CHECK(hidden >= 1 && hidden <= std::numeric_limits<int>::max(),
-              "metakan native op: w1 must have 1 <= hidden_dim < 2^31 rows, got ", shape_str(w1));
+  METAKAN_CHECK(d >= 1 && d <= std::numeric_limits<int>::max(),
+                "embedding must have 1 <= embedding_dim < 2^31, got ", Dims{embedding.sizes()});
+  METAKAN_CHECK(hidden >= 1 && hidden <= std::numeric_limits<int>::max(),
+                "w1 must have 1 <= hidden_dim < 2^31 rows, got ", Dims{w1.sizes()});
   check_weight("embedding", embedding, x, {out, x.size(1), d}, "(out_features, in_features, embedding_dim)");
   check_weight("w1", w1, x, {hidden, d}, "(hidden_dim, embedding_dim)");
   check_weight("b1", b1, x, {hidden}, "(hidden_dim,)");
@@ -158,9 +200,8 @@ void check_meta(const Tensor& x, const Tensor& embedding, const Tensor& w1, cons
 }
 
 void check_kan(const Tensor& x, const Tensor& coef, const OptTensor& base_weight, const Spline& s) {
-  TORCH_CHECK(coef.dim() == 3,
-              "metakan native op: coef must have shape (out_features, in_features, grid_size + spline_order), got ",
-              shape_str(coef));
+  METAKAN_CHECK(coef.dim() == 3,
+                "coef must have shape (out_features, in_features, grid_size + spline_order), got ", Dims{coef.sizes()});
   const int64_t out = coef.size(0);
   check_weight("coef", coef, x, {out, x.size(1), s.num_bases()},
                "(out_features, in_features, grid_size + spline_order)");
@@ -168,19 +209,30 @@ void check_kan(const Tensor& x, const Tensor& coef, const OptTensor& base_weight
 }
 
 // ---------------------------------------------------------------------------------------------
-// Kernel parameters.
+// Tensors through the stable API.
 
-Tensor empty_grad(const Tensor& like) { return at::empty({0}, like.options()); }
+Tensor empty_grad(const Tensor& like) { return torch::stable::new_empty(like, {0}); }
 
 template <typename T>
 const T* ptr(const Tensor& t) {
-  return reinterpret_cast<const T*>(t.const_data_ptr());
+  return static_cast<const T*>(t.const_data_ptr());
 }
 
 template <typename T>
 T* mut_ptr(const Tensor& t) {
-  return t.defined() && t.numel() > 0 ? reinterpret_cast<T*>(t.mutable_data_ptr()) : nullptr;
+  return t.defined() && t.numel() > 0 ? static_cast<T*>(t.mutable_data_ptr()) : nullptr;
 }
+
+// An ATen op by name through torch's dispatcher, for the few that torch/csrc/stable/ops.h lacks.
+template <typename... Args>
+Tensor call_aten(const char* name, const char* overload, const Args&... args) {
+  std::array<StableIValue, sizeof...(Args)> stack{torch::stable::detail::from(args)...};
+  STABLE_TORCH_ERROR_CODE_CHECK(torch_call_dispatcher(name, overload, stack.data(), TORCH_ABI_VERSION));
+  return torch::stable::detail::to<Tensor>(stack[0]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel parameters.
 
 // The fields every call shares: sizes, spline, x.
 template <typename T, typename K>
@@ -221,21 +273,30 @@ void set_meta(LayerParams<T, K>& p, const Tensor& embedding, const Tensor& w1, c
 
 enum class Pass { kForward, kInput, kParams };  // y; dx; the parameters' gradients
 
-// Row-major C = op(A) op(B) + beta C on strided views of the kernels' tile buffers.
+// op(A) as a (rows, cols) view of host memory: A is stored row-major with leading dimension ld,
+// as (rows, cols), or as (cols, rows) when transposed.
+template <typename T>
+Tensor host_matrix(const T* data, int64_t rows, int64_t cols, int64_t ld, bool trans) {
+  const std::array<int64_t, 2> sizes{rows, cols};
+  const std::array<int64_t, 2> strides = trans ? std::array<int64_t, 2>{1, ld} : std::array<int64_t, 2>{ld, 1};
+  return torch::stable::from_blob(const_cast<T*>(data), sizes, strides,
+                                  torch::stable::Device(torch::headeronly::DeviceType::CPU),
+                                  torch::headeronly::CppTypeToScalarType<T>::value);
+}
+
+// Row-major C = op(A) op(B) + beta C (beta 0 or 1) on strided views of the kernels' tile buffers,
+// by ATen's CPU matrix product through torch's C shims (called from the kernels' threads).
 template <typename T>
 void aten_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
                int64_t ldb, T beta, T* c, int64_t ldc) {
-  at::AutoDispatchBelowAutograd no_autograd;
-  const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
-  auto view = [&](const T* data, int64_t rows, int64_t cols, int64_t ld, bool trans) {
-    return trans ? at::from_blob(const_cast<T*>(data), {cols, rows}, {ld, 1}, options).t()
-                 : at::from_blob(const_cast<T*>(data), {rows, cols}, {ld, 1}, options);
-  };
-  Tensor out = at::from_blob(c, {m, n}, {ldc, 1}, options);
+  const Tensor out = host_matrix(c, m, n, ldc, false);
+  const Tensor lhs = host_matrix(a, m, k, lda, trans_a);
+  const Tensor rhs = host_matrix(b, k, n, ldb, trans_b);
   if (beta == T(0)) {
-    at::mm_out(out, view(a, m, k, lda, trans_a), view(b, k, n, ldb, trans_b));
+    STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_cpu_mm_out(out.get(), lhs.get(), rhs.get()));
   } else {
-    at::addmm_out(out, out, view(a, m, k, lda, trans_a), view(b, k, n, ldb, trans_b), beta, 1);
+    STABLE_TORCH_ERROR_CODE_CHECK(
+        aoti_torch_cpu_addmm_out(out.get(), out.get(), lhs.get(), rhs.get(), static_cast<double>(beta), 1.0));
   }
 }
 
@@ -251,17 +312,19 @@ void run_cpu(Pass pass, const LayerParams<T, K>& p) {
 #if defined(METAKAN_WITH_CUDA)
 template <typename T>
 void run_cuda(Pass pass, const LayerParams<T, float>& p, const Tensor& x) {
-  TORCH_CHECK(cuda::max_blocks(p) <= std::numeric_limits<int32_t>::max(),
-              "metakan native op: batch x features too large for one CUDA launch (", cuda::max_blocks(p),
-              " thread blocks); split the batch");
-  const c10::cuda::CUDAGuard device_guard(x.device());
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
+  METAKAN_CHECK(cuda::max_blocks(p) <= std::numeric_limits<int32_t>::max(),
+                "batch x features too large for one CUDA launch (", cuda::max_blocks(p),
+                " thread blocks); split the batch");
+  const torch::stable::accelerator::DeviceGuard device_guard(x.get_device_index());
+  void* current_stream = nullptr;
+  STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_get_current_cuda_stream(x.get_device_index(), &current_stream));
+  const auto stream = static_cast<cudaStream_t>(current_stream);
   switch (pass) {
-    case Pass::kForward: C10_CUDA_CHECK(cuda::forward(p, stream)); break;
-    case Pass::kInput: C10_CUDA_CHECK(cuda::backward_input(p, stream)); break;
+    case Pass::kForward: STD_CUDA_CHECK(cuda::forward(p, stream)); break;
+    case Pass::kInput: STD_CUDA_CHECK(cuda::backward_input(p, stream)); break;
     case Pass::kParams: {
-      const Tensor workspace = at::empty({cuda::params_workspace_elements(p)}, x.options().dtype(at::kFloat));
-      C10_CUDA_CHECK(cuda::backward_params(p, workspace.mutable_data_ptr<float>(), stream));
+      const Tensor workspace = torch::stable::new_empty(x, {cuda::params_workspace_elements(p)}, ScalarType::Float);
+      STD_CUDA_CHECK(cuda::backward_params(p, static_cast<float*>(workspace.mutable_data_ptr()), stream));
       break;
     }
   }
@@ -278,7 +341,7 @@ void launch(Pass pass, const LayerParams<T, K>& p, const Tensor& x) {
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     run_cpu(pass, p);
   } else {
-    TORCH_INTERNAL_ASSERT(false, "metakan native op: ", x.scalar_type(), " runs on CUDA only");
+    METAKAN_CHECK(false, dtype_str(x.scalar_type()), " runs on CUDA only");
   }
 }
 
@@ -293,13 +356,13 @@ struct Types {
 template <typename Body>
 void dispatch(const Tensor& x, Body&& body) {
   switch (x.scalar_type()) {
-    case at::kFloat: return body(Types<float, float>{});
-    case at::kDouble: return body(Types<double, double>{});
+    case ScalarType::Float: return body(Types<float, float>{});
+    case ScalarType::Double: return body(Types<double, double>{});
 #if defined(METAKAN_WITH_CUDA)
-    case at::kHalf: return body(Types<__half, float>{});
-    case at::kBFloat16: return body(Types<__nv_bfloat16, float>{});
+    case ScalarType::Half: return body(Types<__half, float>{});
+    case ScalarType::BFloat16: return body(Types<__nv_bfloat16, float>{});
 #endif
-    default: TORCH_CHECK(false, "metakan native op: unsupported dtype ", dtype_str(x.scalar_type()));
+    default: METAKAN_CHECK(false, "unsupported dtype ", dtype_str(x.scalar_type()));
   }
 }
 
@@ -365,7 +428,7 @@ struct MetaCall {
 template <typename Call>
 Tensor forward(const Call& call) {
   const Tensor& x = call.in.x;
-  Tensor y = at::zeros({x.size(0), call.out_features()}, x.options());
+  Tensor y = torch::stable::new_zeros(x, {x.size(0), call.out_features()});
   if (y.numel() == 0 || x.size(1) == 0) return y;
   dispatch(x, [&](auto types) {
     auto p = call.template params<typename decltype(types)::T, typename decltype(types)::K>();
@@ -397,11 +460,8 @@ void backward(const Call& call, const Tensor& dy, const Tensor& dx, bool need_dx
   });
 }
 
-Tensor input_grad(const Tensor& x, bool need) {
-  return need ? at::zeros_like(x, at::MemoryFormat::Contiguous) : empty_grad(x);
-}
-
-Tensor param_grad(const Tensor& t, bool need) { return need ? at::zeros_like(t) : empty_grad(t); }
+// Zeros shaped as t, contiguous (new_zeros ignores t's strides), or an empty tensor when not needed.
+Tensor zero_grad(const Tensor& t, bool need) { return need ? torch::stable::new_zeros(t, t.sizes()) : empty_grad(t); }
 
 template <typename P>
 using Elem = std::remove_pointer_t<decltype(std::declval<P>().dcoef)>;
@@ -412,7 +472,7 @@ Tensor scaled_coef(const Inputs& in, const Tensor& coef, const OptTensor& coef_s
   if (!coef_scale) return coef;
   check_kan(in.x, coef, std::nullopt, in.spline);
   check_weight("coef_scale", *coef_scale, in.x, {coef.size(0), in.x.size(1)}, "(out_features, in_features)");
-  return coef * coef_scale->unsqueeze(-1);
+  return call_aten("aten::mul", "Tensor", coef, torch::stable::unsqueeze(*coef_scale, -1));
 }
 
 Tensor kan_fwd(const Tensor& x, const Tensor& coef, const OptTensor& coef_scale, const OptTensor& base_weight,
@@ -427,9 +487,9 @@ std::tuple<Tensor, Tensor, Tensor> kan_bwd(const Tensor& dy, const Tensor& x, co
                                            int64_t spline_order, double lo, double hi, bool need_dx,
                                            bool need_dparams) {
   const KanCall call(Inputs(x, grid, grid_size, spline_order, lo, hi), coef, base_weight);
-  Tensor dx = input_grad(x, need_dx);
-  Tensor dcoef = param_grad(coef, need_dparams);
-  Tensor dbase = base_weight ? param_grad(*base_weight, need_dparams) : empty_grad(coef);
+  Tensor dx = zero_grad(x, need_dx);
+  Tensor dcoef = zero_grad(coef, need_dparams);
+  Tensor dbase = base_weight ? zero_grad(*base_weight, need_dparams) : empty_grad(coef);
   backward(call, dy, dx, need_dx, need_dparams, [&](auto& p) {
     using T = Elem<decltype(p)>;
     p.dcoef = mut_ptr<T>(dcoef);
@@ -449,9 +509,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> metakan_bwd(
     const Tensor& b2, const OptTensor& grid, int64_t grid_size, int64_t spline_order, double lo, double hi,
     int64_t activation, bool need_dx, bool need_dparams) {
   const MetaCall call(Inputs(x, grid, grid_size, spline_order, lo, hi), embedding, w1, b1, w2, b2, activation);
-  Tensor dx = input_grad(x, need_dx);
-  Tensor dembedding = param_grad(embedding, need_dparams), dw1 = param_grad(w1, need_dparams),
-         db1 = param_grad(b1, need_dparams), dw2 = param_grad(w2, need_dparams), db2 = param_grad(b2, need_dparams);
+  Tensor dx = zero_grad(x, need_dx);
+  Tensor dembedding = zero_grad(embedding, need_dparams), dw1 = zero_grad(w1, need_dparams),
+         db1 = zero_grad(b1, need_dparams), dw2 = zero_grad(w2, need_dparams), db2 = zero_grad(b2, need_dparams);
   backward(call, dy, dx, need_dx, need_dparams, [&](auto& p) {
     using T = Elem<decltype(p)>;
     p.dembedding = mut_ptr<T>(dembedding);
@@ -465,7 +525,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> metakan_bwd(
 
 }  // namespace
 
-TORCH_LIBRARY_FRAGMENT(metakan, m) {
+STABLE_TORCH_LIBRARY_FRAGMENT(metakan, m) {
   m.def(
       "native_kan_fwd(Tensor x, Tensor coef, Tensor? coef_scale, Tensor? base_weight, Tensor? grid, int grid_size, "
       "int spline_order, float lo, float hi) -> Tensor");
@@ -481,25 +541,25 @@ TORCH_LIBRARY_FRAGMENT(metakan, m) {
       "bool need_dparams) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
-TORCH_LIBRARY_IMPL(metakan, CPU, m) {
-  m.impl("native_kan_fwd", &kan_fwd);
-  m.impl("native_kan_bwd", &kan_bwd);
-  m.impl("native_metakan_fwd", &metakan_fwd);
-  m.impl("native_metakan_bwd", &metakan_bwd);
+STABLE_TORCH_LIBRARY_IMPL(metakan, CPU, m) {
+  m.impl("native_kan_fwd", TORCH_BOX(&kan_fwd));
+  m.impl("native_kan_bwd", TORCH_BOX(&kan_bwd));
+  m.impl("native_metakan_fwd", TORCH_BOX(&metakan_fwd));
+  m.impl("native_metakan_bwd", TORCH_BOX(&metakan_bwd));
 }
 
 #if defined(METAKAN_WITH_CUDA)
-TORCH_LIBRARY_IMPL(metakan, CUDA, m) {
-  m.impl("native_kan_fwd", &kan_fwd);
-  m.impl("native_kan_bwd", &kan_bwd);
-  m.impl("native_metakan_fwd", &metakan_fwd);
-  m.impl("native_metakan_bwd", &metakan_bwd);
+STABLE_TORCH_LIBRARY_IMPL(metakan, CUDA, m) {
+  m.impl("native_kan_fwd", TORCH_BOX(&kan_fwd));
+  m.impl("native_kan_bwd", TORCH_BOX(&kan_bwd));
+  m.impl("native_metakan_fwd", TORCH_BOX(&metakan_fwd));
+  m.impl("native_metakan_bwd", TORCH_BOX(&metakan_bwd));
 }
 #endif
 
 }  // namespace metakan
 
-// The Python module metakan_kernels._C: importing it registers the ops above.
+// The Python module metakan_kernels._C (Python's limited API): importing it registers the ops above.
 PyMODINIT_FUNC PyInit__C(void) {
   static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "metakan's compiled kernels (torch.ops.metakan.native_*)",
                                -1, nullptr};

@@ -1,6 +1,7 @@
 """The benchmark harness: every provider is measured or skipped with its reason; CSV, markdown and plots."""
 
 import csv
+import dataclasses
 
 import pytest
 import torch
@@ -283,3 +284,179 @@ def test_cuda_smoke_run_measures_allocator_peaks():
     for row in ok:
         assert row["memory_method"] == "cuda max_memory_allocated"
         assert row["peak_mem_bytes"] >= row["resident_bytes"] > 0
+
+
+# The trainability preset: does each model learn, over depth x width x optimizer.
+
+from metakan.bench.trainability import COLUMNS as TRAIN_COLUMNS  # noqa: E402
+from metakan.bench.trainability import QUICK, Selection, markdown as train_markdown, run_matrix  # noqa: E402
+from metakan.bench.trainability.models import build_model, same_computation  # noqa: E402
+from metakan.bench.trainability.matrix import Config, TASKS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick_trainability(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trainability")
+    assert main(["bench", "--preset", "trainability", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_trainability_quick_writes_one_row_per_run(quick_trainability):
+    with (quick_trainability / "trainability-quick.csv").open(newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == TRAIN_COLUMNS
+        rows = list(reader)
+    runs = {(r["model"], r["depth"], r["width"], r["optimizer"], r["seed"]) for r in rows}
+    assert len(rows) == len(runs) == len(list(QUICK.configs())) == 16
+    assert {r["status"] for r in rows} == {"ok"}
+    assert {(r["task"], r["epochs"], r["metric_name"]) for r in rows} == {("digits", "10", "test_accuracy")}
+    assert {r["git_commit"] for r in rows} == {rows[0]["git_commit"]} and rows[0]["git_commit"]
+    by_run = {(r["model"], r["depth"], r["optimizer"]): r for r in rows}
+    for (model, depth, optimizer), row in by_run.items():
+        assert row["init"] == {"metakan-default": "default", "metakan-paper": "paper"}.get(model, "")
+        assert row["widths"] == "-".join(["64"] + ["16"] * int(depth) + ["10"])
+        assert 0.0 <= float(row["metric"]) <= 1.0 and float(row["final_train_loss"]) > 0
+        assert row["at_chance"] == str(float(row["metric"]) <= 0.15)
+        if optimizer == "param-groups":  # param_groups' defaults: one rate for every group, so one run
+            adam = by_run[(model, depth, "adam")]
+            assert row["same_computation_as"] == "adam"
+            assert (row["metric"], row["seconds"]) == (adam["metric"], adam["seconds"])
+
+
+def test_trainability_quick_numbers_are_sane(quick_trainability):
+    rows = read_csv(quick_trainability / "trainability-quick.csv")
+    accuracy = {(r["model"], int(r["depth"])): float(r["metric"]) for r in rows}
+    for depth in (1, 3):  # ten classes: chance is 10%; these learn digits in 10 epochs
+        assert accuracy[("mlp", depth)] > 0.8
+        assert accuracy[("kan", depth)] > 0.8
+    loss = {(r["model"], int(r["depth"])): float(r["final_train_loss"]) for r in rows}
+    assert loss[("mlp", 1)] < 1.0  # cross-entropy at chance is ln 10 = 2.3
+
+
+def test_trainability_report_and_heat_maps(quick_trainability, capsys):
+    report = (quick_trainability / "trainability-quick.md").read_text()
+    assert report.count("\n| 1 × 16 ") == report.count("\n| 3 × 16 ") == 2  # one table per optimizer
+    assert "## digits, Adam(model.parameters(), lr=1e-3): test accuracy, %" in report
+    assert "## digits, Adam(metakan.param_groups(model))" in report
+    assert "| metakan-default vs kan" in report and "## Check" in report and "## Time" in report
+    assert "`param-groups` is the same computation as `adam` for mlp, kan, metakan-default, metakan-paper" in report
+    plots = sorted(p.name for p in (quick_trainability / "plots").iterdir())
+    assert plots == ["trainability-quick-digits-adam.png", "trainability-quick-digits-param-groups.png"]
+    assert (quick_trainability / "plots" / plots[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_trainability_resumes_and_reruns_only_what_is_missing(tmp_path):
+    small = Selection(tasks=("digits",), models=("mlp",), depths=(1,), widths=(16,), optimizers=("adam",),
+                      seeds=(0,), epochs=1)
+    path = tmp_path / "t.csv"
+    first = run_matrix(small, path, progress=False)
+    assert (len(first.rows), first.skipped) == (1, 0)
+    again = run_matrix(small, path, progress=False)
+    assert (len(again.rows), again.skipped) == (0, 1)
+    wider = run_matrix(dataclasses.replace(small, depths=(1, 2)), path, progress=False)
+    assert (len(wider.rows), wider.skipped) == (1, 1) and wider.rows[0]["depth"] == 2
+    other_epochs = run_matrix(dataclasses.replace(small, epochs=2), path, progress=False)
+    assert len(other_epochs.rows) == 1  # another configuration: trained
+    rows = read_csv(path)
+    rows[0]["git_commit"] = "0123456789ab"  # a row of another commit does not count
+    path.unlink()
+    append_csv(rows, path, TRAIN_COLUMNS)
+    assert len(run_matrix(small, path, progress=False).rows) == 1
+
+
+def test_optimizers_are_one_computation_only_when_every_parameter_has_the_same_settings(monkeypatch):
+    import metakan
+
+    digits = TASKS["digits"]
+    for model in ("mlp", "kan", "metakan-default", "metakan-paper"):
+        net = build_model(Config(digits, model, 2, 8, "adam", 0), 5, 3)
+        assert same_computation(net, "adam", "param-groups"), model
+
+    # and it is one computation: both train a MetaKAN to the same bits
+    def trained(optimizer_name):
+        torch.manual_seed(0)
+        net = build_model(Config(digits, "metakan-default", 2, 8, optimizer_name, 0), 5, 3)
+        from metakan.bench.trainability.models import build_optimizer
+
+        optimizer = build_optimizer(optimizer_name, net)
+        x, y = torch.rand(32, 5) * 2 - 1, torch.randint(0, 3, (32,))
+        for _ in range(5):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            optimizer.step()
+        return [p.detach() for p in net.parameters()]
+
+    assert all(torch.equal(a, b) for a, b in zip(trained("adam"), trained("param-groups")))
+
+    paper_rates = metakan.param_groups
+    monkeypatch.setattr(metakan, "param_groups", lambda model: paper_rates(model, lr_meta=1e-2))
+    net = build_model(Config(digits, "metakan-paper", 1, 8, "adam", 0), 5, 3)
+    assert not same_computation(net, "adam", "param-groups")
+
+
+def test_param_groups_with_other_rates_is_trained_on_its_own(tmp_path, monkeypatch):
+    import metakan
+
+    paper_rates = metakan.param_groups
+    monkeypatch.setattr(metakan, "param_groups", lambda model: paper_rates(model, lr_meta=1e-2))
+    small = Selection(tasks=("digits",), models=("mlp", "metakan-paper"), depths=(1,), widths=(8,), seeds=(0,),
+                      epochs=1)
+    rows = {(r["model"], r["optimizer"]): r for r in run_matrix(small, tmp_path / "t.csv", progress=False).rows}
+    assert rows[("mlp", "param-groups")]["same_computation_as"] == "adam"  # one group, at the default rate
+    assert rows[("metakan-paper", "param-groups")]["same_computation_as"] == ""
+    assert rows[("metakan-paper", "param-groups")]["metric"] != rows[("metakan-paper", "adam")]["metric"]
+
+
+def _cell_rows(task, model, metrics, depth=1, width=16):
+    chance = 0.15 if task == "digits" else 0.9
+    return [{"run_id": "r", "task": task, "model": model, "optimizer": "adam", "depth": depth, "width": width,
+             "seed": seed, "status": "ok", "metric": metric, "at_chance": str(metric <= chance if task == "digits"
+                                                                                   else metric >= chance),
+             "same_computation_as": "", "seconds": 1.0, "epochs": 10, "batch_size": 64, "grid_size": 5,
+             "spline_order": 3, "embedding_dim": "", "hidden_dim": "", "device": "cpu", "dtype": "float32",
+             "git_commit": "c"}
+            for seed, metric in enumerate(metrics)]
+
+
+def test_trainability_check_lists_mismatches_and_chance():
+    from metakan.bench.trainability.report import check_lines
+    from metakan.bench.trainability.summary import cells
+
+    rows = (_cell_rows("digits", "kan", [0.95, 0.97]) + _cell_rows("digits", "metakan-default", [0.94, 0.955])
+            + _cell_rows("digits", "kan", [0.95], depth=3) + _cell_rows("digits", "metakan-default", [0.10], depth=3)
+            + _cell_rows("feynman", "kan", [0.010, 0.012]) + _cell_rows("feynman", "metakan-default", [0.018, 0.020])
+            + _cell_rows("feynman", "kan", [0.010], depth=2)
+            + _cell_rows("feynman", "metakan-default", [0.012], depth=2)
+            + _cell_rows("feynman", "kan", [0.010], depth=3)
+            + _cell_rows("feynman", "metakan-default", [0.005], depth=3))
+    assert check_lines(cells(rows)) == [
+        "- digits, adam, depth 3 × width 16: metakan-default 10.0 ⚠ 1/1 at chance, kan 95.0 (-85.0 pts ✗ worse)",
+        "- feynman, adam, depth 1 × width 16: metakan-default 1.90e-02 ± 1.41e-03, kan 1.10e-02 ± 1.41e-03 "
+        "(1.73× KAN ✗ worse)",
+        "- feynman, adam, depth 3 × width 16: metakan-default 5.00e-03, kan 1.00e-02 (0.50× KAN ✗ better)",
+        "- at chance: digits, adam, depth 3 × width 16, metakan-default: 10.0 ⚠ 1/1 at chance",
+    ]
+
+
+def test_trainability_report_tables_have_mean_and_std():
+    rows = _cell_rows("digits", "kan", [0.95, 0.97]) + _cell_rows("digits", "mlp", [0.90, 0.92])
+    for row in rows:
+        row.update(threads=1, load_avg="1.0", device_name="cpu", dtype="float32", torch_version="t",
+                   triton_version="t", python_version="p", metakan_version="m", git_commit="c")
+    report = train_markdown(rows)
+    assert "| 91.0 ± 1.4 | 96.0 ± 1.4 |" in report
+    assert "metakan-default vs kan" not in report  # nothing to check without a MetaKAN
+    assert "## Check" in report and "- none" in report
+
+
+def test_trainability_cli_rejects_options_of_other_presets(capsys):
+    assert main(["bench", "--preset", "trainability", "--providers", "mlp", "--list"]) == 2
+    assert "--providers: not options of --preset trainability" in capsys.readouterr().err
+    assert main(["bench", "--depths", "1", "--list"]) == 2
+    assert "--depths: options of --preset trainability only" in capsys.readouterr().err
+    assert main(["bench", "--full", "--quick", "--list"]) == 2
+    assert "does not go with the full preset" in capsys.readouterr().err
+    assert main(["bench", "--preset", "trainability", "--models", "kan,nope", "--list"]) == 2
+    assert "unknown models ['nope']" in capsys.readouterr().err
+    assert main(["bench", "--preset", "trainability", "--quick", "--list"]) == 0
+    assert "16 runs" in capsys.readouterr().out

@@ -1,5 +1,5 @@
 """Image classification from the command line: digits (fc and conv4), CIFAR-10 batches, KMNIST when present;
-the optimiser groups behind --lr-embed / --lr-meta."""
+the optimiser groups behind --lr-embed / --lr-meta and --weight-decay-*; the paper's recipe (--recipe paper)."""
 
 import argparse
 import json
@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from metakan.cli import main
-from metakan.tasks.models import ModelSpec
+from metakan.tasks import image
+from metakan.tasks.models import ModelSpec, count_parameters
+from metakan.tasks.options import model_spec
+from metakan.tasks.recipes import apply_recipe
 from metakan.tasks.training import make_optimizer
 
 from helpers import SHARED_DATA, write_cifar_batch
@@ -68,7 +71,8 @@ def test_kmnist_one_epoch(tmp_path):
 
 def test_learning_rates_go_to_the_parameter_groups():
     model = ModelSpec("metakan", [4, 3, 2], arch="fc").build()
-    args = argparse.Namespace(optimizer="adam", lr=0.5, lr_embed=0.1, lr_meta=0.01)
+    args = argparse.Namespace(optimizer="adam", lr=0.5, lr_embed=0.1, lr_meta=0.01, weight_decay=0.0,
+                              weight_decay_embed=None, weight_decay_meta=None)
     groups = {g["name"]: g["lr"] for g in make_optimizer(model, args).param_groups}
     assert groups == {"embedding": 0.1, "meta_learner": 0.01}
     conv = ModelSpec("metakan", [2, 2, 2, 2], arch="conv4").build()
@@ -76,8 +80,71 @@ def test_learning_rates_go_to_the_parameter_groups():
     assert groups == {"embedding": 0.1, "meta_learner": 0.01, "other": 0.5}  # norms and PReLUs: --lr
     args.lr_embed = args.lr_meta = None
     assert {g["lr"] for g in make_optimizer(model, args).param_groups} == {0.5}
-    assert isinstance(make_optimizer(model, argparse.Namespace(optimizer="lbfgs", lr=1.0, lr_embed=None,
-                                                               lr_meta=None)), torch.optim.LBFGS)
+    lbfgs = argparse.Namespace(optimizer="lbfgs", lr=1.0, lr_embed=None, lr_meta=None, weight_decay=0.0,
+                               weight_decay_embed=None, weight_decay_meta=None)
+    assert isinstance(make_optimizer(model, lbfgs), torch.optim.LBFGS)
+    lbfgs.weight_decay_meta = 1e-4
+    with pytest.raises(ValueError, match="lbfgs has no weight decay"):
+        make_optimizer(model, lbfgs)
+
+
+def test_weight_decay_goes_to_the_parameter_groups():
+    conv = ModelSpec("metakan", [2, 2, 2, 2], arch="conv4").build()
+    args = argparse.Namespace(optimizer="adamw", lr=0.5, lr_embed=None, lr_meta=None, weight_decay=0.1,
+                              weight_decay_embed=0.2, weight_decay_meta=None)
+    optimizer = make_optimizer(conv, args)
+    assert type(optimizer) is torch.optim.AdamW
+    assert {g["name"]: g["weight_decay"] for g in optimizer.param_groups} == {
+        "embedding": 0.2, "meta_learner": 0.1, "other": 0.1}
+    args.optimizer = "adam"
+    assert type(make_optimizer(conv, args)) is torch.optim.Adam
+
+
+def parse_image(*argv):
+    parser = argparse.ArgumentParser()
+    image.add_arguments(parser)
+    args = parser.parse_args(list(argv))
+    apply_recipe(args, image.RECIPES)
+    return args
+
+
+def test_the_paper_recipe_is_the_paper_codes_kmnist_setting():
+    args = parse_image("--recipe", "paper")
+    expected = dict(model="metakan", arch="fc", hidden=[32], grid_size=5, spline_order=3, embedding_dim=1,
+                    hidden_dim=16, share="layer", meta_activation="identity", init="paper", optimizer="adamw",
+                    lr_meta=1e-3, weight_decay_meta=1e-4, lr_embed=1e-2, weight_decay_embed=5e-4,
+                    schedule="cosine", batch_size=1024, epochs=10)
+    assert {name: getattr(args, name) for name in expected} == expected
+    spec = model_spec(args, [784, *args.hidden, 10])
+    model = spec.build()
+    assert count_parameters(model) == 25_778  # the paper code's KMNIST MetaKAN (results.csv)
+    for layer in model.layers:
+        assert layer.init == "paper" and layer.meta_learner.activation == "identity"
+    optimizer = make_optimizer(model, args)
+    assert type(optimizer) is torch.optim.AdamW
+    assert {g["name"]: (g["lr"], g["weight_decay"]) for g in optimizer.param_groups} == {
+        "embedding": (1e-2, 5e-4), "meta_learner": (1e-3, 1e-4)}
+
+
+def test_options_on_the_command_line_override_the_recipe():
+    args = parse_image("--batch-size", "256", "--recipe", "paper", "--meta-activation", "relu", "--lr-meta", "0.002",
+                       "--hidden", "8", "--epochs", "3")
+    assert (args.batch_size, args.meta_activation, args.lr_meta, args.hidden, args.epochs) == (256, "relu", 0.002,
+                                                                                                [8], 3)
+    assert (args.optimizer, args.init, args.hidden_dim, args.weight_decay_embed) == ("adamw", "paper", 16, 5e-4)
+    plain = parse_image()  # no recipe: the task's own defaults, as plain values
+    assert (plain.optimizer, plain.init, plain.hidden_dim, plain.batch_size, plain.meta_activation) == (
+        "adam", "default", 16, 64, "relu")
+    assert plain.weight_decay_embed is None and plain.lr_embed is None and plain.lr_meta is None  # one rate: --lr
+
+
+def test_a_recipe_run_records_the_options_it_ran_with(tmp_path):
+    result = run_image(tmp_path, "--recipe", "paper", "--hidden", "4")
+    settings = result["settings"]
+    assert (settings["recipe"], settings["optimizer"], settings["batch_size"], settings["epochs"]) == (
+        "paper", "adamw", 1024, 1)
+    assert (result["spec"]["meta_activation"], result["spec"]["init"], result["spec"]["hidden_dim"]) == (
+        "identity", "paper", 16)
 
 
 def test_download_is_explicit_and_needs_torchvision(tmp_path, monkeypatch, capsys):
@@ -88,7 +155,8 @@ def test_download_is_explicit_and_needs_torchvision(tmp_path, monkeypatch, capsy
 
 
 @pytest.mark.parametrize("option", [["--share", "0"], ["--share", "some"], ["--hidden", "3,x"], ["--ddp", "0"],
-                                    ["--model", "cnn"]])
+                                    ["--model", "cnn"], ["--init", "xavier"], ["--meta-activation", "sin"],
+                                    ["--recipe", "fast"], ["--optimizer", "sgd"], ["--checkpoint-every", "-1"]])
 def test_bad_options_are_refused_by_name(option, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "image", *option])

@@ -176,3 +176,33 @@ def test_bad_layer_arguments():
         MetaKANLinear(3, 2, meta_activation="softplus")
     with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., in_features\) with in_features = 3"):
         KANLinear(3, 2)(torch.randn(4, 2))
+
+
+def test_order_zero_layer_fits_its_initial_noise_and_runs_on_every_backend():
+    # order 0: piecewise-constant bases, one per grid interval; the init's least-squares fit through the
+    # G + 1 knots then gives each interval the noise drawn at its left knot
+    torch.manual_seed(0)
+    layer = KANLinear(3, 2, grid_size=4, spline_order=0)
+    torch.manual_seed(0)
+    torch.empty(2, 3).uniform_()  # the draws of kaiming_uniform_ on base_weight
+    noise = (torch.rand(5, 3, 2) - 1 / 2) * 0.1 / 4
+    assert layer.spline_weight.shape == (2, 3, 4)
+    torch.testing.assert_close(layer.spline_weight.detach(), noise[:4].permute(2, 1, 0), atol=1e-7, rtol=0)
+    x = torch.rand(16, 3) * 1.98 - 0.99
+    outputs = {}
+    for backend in ["auto", *metakan.available_backends()]:
+        layer.backend = backend
+        x_ = x.clone().requires_grad_(True)
+        if backend == "triton":  # its kernels start at order 1; "auto" passes it by
+            with pytest.raises(ValueError, match="needs spline_order >= 1, got 0"):
+                layer(x_)
+            continue
+        y = layer(x_)
+        y.square().sum().backward()
+        outputs[backend] = (y.detach(), layer.spline_weight.grad.clone())
+        layer.zero_grad()
+    for backend, (y, grad) in outputs.items():
+        torch.testing.assert_close(y, outputs["reference"][0], atol=1e-5, rtol=1e-5, msg=backend)
+        torch.testing.assert_close(grad, outputs["reference"][1], atol=1e-5, rtol=1e-5, msg=backend)
+    assert KAN([3, 4, 1], spline_order=0)(x).shape == (16, 1)
+    assert MetaKANLinear(3, 2, spline_order=0)(x).shape == (16, 2)

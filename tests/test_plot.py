@@ -45,3 +45,38 @@ def test_plot_rejects_other_files(tmp_path, capsys):
                  "--no-progress", "--save-model", str(mlp), "--output", str(tmp_path / "r.json")]) == 0
     assert main(["plot", str(mlp), "--output", str(tmp_path / "x.png")]) == 2
     assert "no KAN or MetaKAN layers" in capsys.readouterr().err
+
+
+def test_plot_gives_one_line_errors_for_unreadable_files(tmp_path, capsys):
+    model = tmp_path / "model.pt"
+    assert main(["train", "symbolic", "--model", "kan", "--equation", "I.12.5", "--hidden", "2", "--epochs", "1",
+                 "--n-train", "16", "--n-test", "4", "--no-progress", "--save-model", str(model), "--output",
+                 str(tmp_path / "r.json")]) == 0
+    capsys.readouterr()
+    saved = torch.load(model, weights_only=True)
+    truncated, garbage, text = tmp_path / "truncated.pt", tmp_path / "garbage.pt", tmp_path / "text.pt"
+    truncated.write_bytes(model.read_bytes()[:300])
+    garbage.write_bytes(bytes(range(256)) * 4)
+    text.write_text("not a model\n")
+    tensor, wrong_spec, wrong_state = tmp_path / "tensor.pt", tmp_path / "spec.pt", tmp_path / "state.pt"
+    torch.save(torch.zeros(3), tensor)
+    torch.save({**saved, "spec": {**saved["spec"], "colour": "red"}}, wrong_spec)
+    torch.save({**saved, "state_dict": {}}, wrong_state)
+    cases = [
+        (tmp_path / "missing.pt", "missing.pt: no such file"),
+        (tmp_path, f"{tmp_path}: is a directory"),
+        (truncated, "is not a model saved by 'metakan train --save-model' (metakan-model-1): it does not load ("),
+        (garbage, "it does not load (UnpicklingError: Weights only load failed)"),
+        (text, "(metakan-model-1): it does not load ("),
+        (tensor, "is not a model saved by 'metakan train --save-model' (metakan-model-1)"),
+        (wrong_spec, "the saved model does not rebuild (TypeError: ModelSpec.__init__() got an unexpected keyword"),
+        (wrong_state, "does not rebuild (RuntimeError: Error(s) in loading state_dict for KAN: Missing"),
+    ]
+    for path, message in cases:
+        assert main(["plot", str(path), "--output", str(tmp_path / "x.png")]) == 2, path
+        err = capsys.readouterr().err
+        assert err.startswith("metakan plot: error: ") and message in err, err
+        assert err.count("\n") == 1 and "weights_only" not in err, err
+    assert not (tmp_path / "x.png").exists()
+    assert main(["plot", str(model), "--output", str(tmp_path)]) == 2  # the PNG path is a directory
+    assert "metakan plot: error: " in capsys.readouterr().err

@@ -76,7 +76,8 @@ class KANLinear(torch.nn.Module):
                 / self.grid_size
             )
             scale = 1.0 if self.enable_standalone_scale_spline else self.scale_spline
-            knots = self.grid.T[self.spline_order : -self.spline_order]
+            k = self.spline_order  # the G + 1 knots of the grid's span (not [k:-k], empty for k = 0)
+            knots = self.grid.T[k : self.grid.shape[1] - k]
             self.spline_weight.copy_(scale * self.curve2coeff(knots, noise.to(self.grid.dtype)))
             if self.enable_standalone_scale_spline:
                 torch.nn.init.kaiming_uniform_(self.spline_scaler, a=math.sqrt(5) * self.scale_spline)

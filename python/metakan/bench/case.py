@@ -81,8 +81,14 @@ class Case:
 
     def backends_ran(self) -> str:
         """The kernel backends the model's KAN layers last ran on, e.g. ``"reference"``."""
-        ran = {getattr(m, "last_backend", None) for m in self.model.modules()} - {None}
-        return ",".join(sorted(ran))
+        return backends_ran(self.model)
+
+
+def backends_ran(model: torch.nn.Module) -> str:
+    """The kernel backends ``model``'s KAN layers last ran on, comma-separated (e.g. ``"cpu"``;
+    empty for a model without them)."""
+    ran = {getattr(m, "last_backend", None) for m in model.modules()} - {None}
+    return ",".join(sorted(ran))
 
 
 def build_case(provider: str, workload: Workload, device: str, dtype: str, seed: int = 0) -> Case:

@@ -25,12 +25,13 @@ COLUMNS = (
 )
 
 
-def append_csv(rows: Sequence[Row], path) -> Path:
-    """Append ``rows`` to the CSV at ``path`` (created with a header if missing). A file written by
-    a version with other columns is rewritten with the union of both, old rows kept."""
+def append_csv(rows: Sequence[Row], path, first_columns: Sequence[str] = COLUMNS) -> Path:
+    """Append ``rows`` to the CSV at ``path`` (created with a header if missing): ``first_columns``
+    in order, then any other keys of ``rows``. A file written by a version with other columns is
+    rewritten with the union of both, old rows kept."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = list(COLUMNS) + sorted({k for row in rows for k in row} - set(COLUMNS))
+    columns = list(first_columns) + sorted({k for row in rows for k in row} - set(first_columns))
     old_rows: List[Row] = []
     if path.exists() and path.stat().st_size > 0:
         with path.open(newline="") as f:

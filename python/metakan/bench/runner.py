@@ -52,7 +52,8 @@ def _timing_columns(prefix: str, timing: Timing) -> Row:
     }
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """An error as one short line for a row's reason column."""
     text = f"{type(err).__name__}: {err}".strip().splitlines()[0]
     return text[:_REASON_CHARS]
 
@@ -137,7 +138,7 @@ class Runner:
         try:
             return {"status": "ok", "reason": "", **self.measure(provider, workload)}
         except Exception as err:  # one failing case (out of memory, a compile error) must not end the run
-            return {"status": "error", "reason": _first_line(err)}
+            return {"status": "error", "reason": first_line(err)}
         finally:
             gc.collect()
             if self.device.type == "cuda":
@@ -152,12 +153,13 @@ def select_providers(names: Optional[Sequence[str]]) -> List[Provider]:
     return [p for p in all_providers() if p.name in chosen]
 
 
-def _progress(jobs: list):
+def progress_bar(jobs: list, unit: str = "case"):
+    """A tqdm bar over ``jobs`` on stderr."""
     try:
         from tqdm.auto import tqdm
     except ImportError:
         raise ImportError("the benchmark progress bar needs tqdm: pip install 'metakan[tasks]'") from None
-    return tqdm(jobs, desc="metakan bench", unit="case")
+    return tqdm(jobs, desc="metakan bench", unit=unit)
 
 
 def run_sweeps(
@@ -183,7 +185,7 @@ def run_sweeps(
     ]
     measured: Dict[tuple, Row] = {}
     rows = []
-    for sweep, workload, provider in _progress(jobs) if progress else jobs:
+    for sweep, workload, provider in progress_bar(jobs) if progress else jobs:
         key = (workload, provider.name)
         if key not in measured:
             if provider.name in left_out:

@@ -2,7 +2,8 @@
 training-step time, peak memory, bytes kept for backward and parameters, over sweeps of batch size,
 width, grid size and meta hidden width, plus the [784, 32, 10] FC and a small conv model, or on one
 named layer configuration (presets step and gpu-check). Prints a markdown table and writes CSV rows,
-a markdown report and plots."""
+a markdown report and plots. The trainability preset trains the models instead, over depth x width x
+optimizer, and reports whether each learns."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 import time
 
 import torch
+
+from . import trainability
 
 HELP = "benchmark time and memory of MLP, KAN and MetaKAN providers side by side"
 
@@ -39,15 +42,16 @@ def _threads(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..bench import PRESET_NAMES
 
+    parser.add_argument("--quick", action="store_true",
+                        help="the quick preset (default; under 2 minutes on 2 CPU cores), or with "
+                        "--preset trainability its CI-sized subset")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--quick", dest="preset", action="store_const", const="quick",
-                       help="the quick preset (default; under 2 minutes on 2 CPU cores)")
     which.add_argument("--full", dest="preset", action="store_const", const="full",
                        help="the full preset (more points, torch.compile included)")
-    which.add_argument("--preset", choices=PRESET_NAMES,
+    which.add_argument("--preset", choices=PRESET_NAMES + (trainability.PRESET,),
                        help="a preset by name: the sweeps quick, full, smoke; or one layer: step "
-                       "(B=8192, I=O=256, H=32), gpu-check (B=65536, I=O=1024, H=32; cuda only)")
-    parser.set_defaults(preset="quick")
+                       "(B=8192, I=O=256, H=32), gpu-check (B=65536, I=O=1024, H=32; cuda only); or "
+                       "trainability: does each model learn, over depth x width x optimizer (see below)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--dtype", default="float32", choices=DTYPES)
     parser.add_argument("--providers", type=_names, help="comma-separated providers (default: all; see --list)")
@@ -62,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="do not write plots")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument("--list", action="store_true", help="list the providers and the preset, then exit")
+    trainability.add_arguments(parser)
     static = parser.add_argument_group("static model (no GPU needed)")
     static.add_argument("--static", action="store_true",
                         help="instead of timing: compile every kernel configuration at the gpu-check layer for each "
@@ -135,6 +140,16 @@ def _beside_model(rows, device: torch.device, args: argparse.Namespace) -> None:
         print(f"metakan bench: measured beside the static model in {joined}")
 
 
+def _resolve_preset(args: argparse.Namespace) -> None:
+    """No preset named: the quick one. --quick alone names it; with --preset trainability it takes
+    that preset's quick subset; with any other preset it is an error."""
+    if args.preset is None:
+        args.preset = "quick"
+    elif args.quick and args.preset not in ("quick", trainability.PRESET):
+        raise ValueError(f"--quick is the quick preset, or with --preset {trainability.PRESET} its quick subset; "
+                         f"it does not go with the {args.preset} preset")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..bench import get_preset, get_provider, run_preset, write_outputs
 
@@ -142,15 +157,22 @@ def run(args: argparse.Namespace) -> int:
         return _static(args)
 
     try:
+        _resolve_preset(args)
+        trainability.check_options(args)
         device = _device(args.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"--device {args.device} needs a CUDA GPU, and none is visible")
-        preset = get_preset(args.preset, device.type)
-        for name in (args.providers or []) + [n for pair in args.ratios or [] for n in pair]:
-            get_provider(name)
+        if args.preset != trainability.PRESET:
+            preset = get_preset(args.preset, device.type)
+            for name in (args.providers or []) + [n for pair in args.ratios or [] for n in pair]:
+                get_provider(name)
     except (RuntimeError, ValueError) as err:
         print(f"metakan bench: {err}", file=sys.stderr)
         return 2
+    if args.preset == trainability.PRESET:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        return trainability.run(args, device)
     if args.list:
         _list(preset, device)
         return 0

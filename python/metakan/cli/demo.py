@@ -14,7 +14,7 @@ from ..datasets import digits
 from ..memory import peak_step_bytes
 from ..networks import KAN, MetaKAN
 from ..tasks.feynman import equation
-from ..tasks.options import positive_int
+from ..tasks.options import positive_int, random_seed
 from ..tasks.symbolic import sample
 from .train import USER_ERRORS
 
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=40,
                         help="epochs of the digits task (the regression task: 3x)")
     parser.add_argument("--batch-size", type=positive_int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=random_seed, default=0, help="random seed in [0, 2**32 - 1]")
     parser.add_argument("--backend", default="auto", help="kernel backend for the KAN layers")
 
 

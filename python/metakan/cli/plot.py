@@ -8,6 +8,7 @@ import sys
 
 from ..plotting import plot_edges
 from ..tasks.checkpoint import load_model
+from ..tasks.options import bounded_int, positive_int
 
 HELP = "plot the learned edge functions of a saved model (PNG)"
 
@@ -15,16 +16,20 @@ HELP = "plot the learned edge functions of a saved model (PNG)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a file written by 'metakan train <task> --save-model PATH'")
     parser.add_argument("--output", default="edges.png", help="the PNG to write")
-    parser.add_argument("--max-inputs", type=int, default=8, help="inputs drawn per layer")
-    parser.add_argument("--max-outputs", type=int, default=8, help="outputs drawn per layer")
-    parser.add_argument("--points", type=int, default=101, help="points per curve")
+    parser.add_argument("--max-inputs", type=positive_int, default=8, help="inputs drawn per layer")
+    parser.add_argument("--max-outputs", type=positive_int, default=8, help="outputs drawn per layer")
+    parser.add_argument("--points", type=_points, default=101, help="points per curve (at least 2)")
+
+
+def _points(text: str) -> int:
+    return bounded_int(text, 2)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         model, spec, task = load_model(args.model)
         path = plot_edges(model, args.output, args.max_inputs, args.max_outputs, args.points)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # OSError: the PNG cannot be written
         print(f"metakan plot: error: {err}", file=sys.stderr)
         return 2
     print(f"{task} {spec.kind} {spec.widths}: edge functions written to {path}")

@@ -8,23 +8,46 @@ from typing import Tuple, Union
 import torch
 
 from .models import ModelSpec
+from .resume import atomic_save, load_saved
 
 FORMAT = "metakan-model-1"
+# Files written before ModelSpec had ``init`` hold MetaKANs built with the paper code's initialisation,
+# the only one there was; "paper" also keeps their stored parameters' meaning (no per-layer factors).
+INIT_BEFORE_FIELD = "paper"
 
 
 def save_model(path: Union[str, Path], task: str, spec: ModelSpec, model: torch.nn.Module) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"format": FORMAT, "task": task, "spec": spec.to_dict(), "state_dict": state}, path)
+    atomic_save({"format": FORMAT, "task": task, "spec": spec.to_dict(), "state_dict": state}, path)
 
 
 def load_model(path: Union[str, Path]) -> Tuple[torch.nn.Module, ModelSpec, str]:
-    """(model on CPU, its spec, its task) from a file written by :func:`save_model`."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    """(model on CPU, its spec, its task) from a file written by :func:`save_model`.
+
+    Raises ValueError with a one-line message for a missing, unreadable or foreign file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory")
+    not_ours = f"{path} is not a model saved by 'metakan train --save-model' ({FORMAT})"
+    try:
+        saved = load_saved(path)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except ValueError as err:
+        raise ValueError(f"{not_ours}: it does not load ({err})") from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a model saved by 'metakan train --save-model' ({FORMAT})")
-    spec = ModelSpec(**saved["spec"])
-    model = spec.build()
-    model.load_state_dict(saved["state_dict"])
-    return model, spec, saved["task"]
+        raise ValueError(not_ours)
+    try:
+        spec = ModelSpec(**{"init": INIT_BEFORE_FIELD, **saved["spec"]})
+        model = spec.build()
+        model.load_state_dict(saved["state_dict"])
+        task = str(saved["task"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{path}: the saved model does not rebuild ({_one_line(err)})") from None
+    return model, spec, task
+
+
+def _one_line(err: Exception, limit: int = 200) -> str:
+    text = f"{type(err).__name__}: {' '.join(str(err).split())}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,13 +1,14 @@
-"""Equations for symbolic regression: Feynman equations by their standard names, or any sympy expression."""
+"""Equations for symbolic regression: Feynman equations by their standard names, or an arithmetic expression."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from tokenize import TokenError
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .expression import check_variable_name, numpy_function, parse
 
 TWO_PI = 2 * math.pi
 
@@ -33,20 +34,12 @@ class Equation:
         return len(self.names)
 
     def sympy(self):
-        """The expression as a sympy object, every variable name bound to a plain symbol."""
-        import sympy
-        from sympy.parsing.sympy_parser import parse_expr
-
-        symbols = {name: sympy.Symbol(name) for name in self.names}
-        return parse_expr(self.expression, local_dict=symbols)
+        """The expression as a sympy object, every variable a plain symbol (see :mod:`.expression`)."""
+        return parse(self.expression)
 
     def function(self) -> Callable[[np.ndarray], np.ndarray]:
         """f: x (N, num_vars) float64 -> (N,), evaluated with numpy."""
-        import sympy
-
-        expr = self.sympy()
-        symbols = [sympy.Symbol(name) for name in self.names]
-        compiled = sympy.lambdify(symbols, expr, modules="numpy")
+        compiled = numpy_function(self.sympy(), self.names)
 
         def evaluate(x: np.ndarray) -> np.ndarray:
             with np.errstate(all="ignore"):
@@ -138,16 +131,15 @@ def equation(text: str, variables: Optional[str] = None, ranges: Optional[str] =
         known = FEYNMAN[text]
         chosen = parse_ranges(ranges, known.names, known.ranges)
         return Equation(known.name, known.expression, known.names, tuple(chosen.values()))
-    import sympy
-    from sympy.parsing.sympy_parser import parse_expr
-
     names = tuple(v.strip() for v in variables.split(",") if v.strip()) if variables else None
+    for name in names or ():
+        check_variable_name(name)
+    if names is not None and len(set(names)) != len(names):
+        raise ValueError(f"--variables names a variable twice: {list(names)}")
     try:
-        parsed = parse_expr(text, local_dict={name: sympy.Symbol(name) for name in names or ()})
-    except (SyntaxError, TypeError, ValueError, NameError, AttributeError, TokenError) as err:
+        parsed = parse(text)
+    except ValueError as err:
         raise ValueError(f"equation must be a Feynman name (e.g. I.6.20a) or an expression; {text!r}: {err}") from None
-    if not isinstance(parsed, sympy.Expr):
-        raise ValueError(f"equation {text!r} is not an expression (it parses to {type(parsed).__name__})")
     used = sorted(str(s) for s in parsed.free_symbols)
     if names is None:
         names = tuple(used)

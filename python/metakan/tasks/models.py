@@ -9,7 +9,7 @@ import torch
 
 from ..conv import KANConv2d, MetaKANConv2d
 from ..kan_layer import KANLinear
-from ..meta_learner import MetaLearner
+from ..meta_learner import INITS, MetaLearner
 from ..metakan_layer import MetaKANLinear
 from ..networks import KAN, MetaKAN, sharing_groups
 
@@ -27,6 +27,7 @@ class ModelSpec:
     ``arch="fc"``: ``widths`` are the layer widths, input first. ``arch="conv4"``: ``widths`` are
     the conv channels, ``in_channels`` and ``num_classes`` the image channels and classes.
     ``hard_boundary`` multiplies the output by ``(1 - |x|²)`` (PINNs on the unit ball).
+    ``meta_activation`` and ``init`` go to every MetaKAN layer and meta-learner.
     """
 
     kind: str
@@ -41,6 +42,7 @@ class ModelSpec:
     hidden_dim: int = 16
     share: Union[str, int] = "layer"
     meta_activation: str = "relu"
+    init: str = "default"
     backend: str = "auto"
     hard_boundary: bool = False
 
@@ -49,6 +51,8 @@ class ModelSpec:
             raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.kind!r}")
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         self.widths = [int(w) for w in self.widths]
         self.grid_range = tuple(float(v) for v in self.grid_range)
 
@@ -65,7 +69,7 @@ class ModelSpec:
 
     def meta_options(self) -> dict:
         return dict(embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim,
-                    meta_activation=self.meta_activation, **self.spline_options())
+                    meta_activation=self.meta_activation, init=self.init, **self.spline_options())
 
     def _build_fc(self) -> torch.nn.Module:
         if self.kind == "mlp":
@@ -133,7 +137,7 @@ class ConvNet(torch.nn.Module):
         sizes.append((channels[-1], spec.num_classes))
         groups = sharing_groups(spec.share, sizes)
         num_bases = spec.grid_size + spec.spline_order
-        shared = [MetaLearner(spec.embedding_dim, spec.hidden_dim, num_bases, spec.meta_activation)
+        shared = [MetaLearner(spec.embedding_dim, spec.hidden_dim, num_bases, spec.meta_activation, spec.init)
                   for _ in range(max(groups) + 1)]
         return [shared[group] for group in groups]
 

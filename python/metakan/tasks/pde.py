@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .options import add_common, int_list, model_spec, positive_int
+from .options import add_common, int_list, model_spec, non_negative_int, positive_int
 from .runner import TaskRun, train_and_record
 from .training import Problem
 
@@ -105,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--hidden", type=int_list, default=[16, 16], help="hidden widths, e.g. 16,16")
     task.add_argument("--collocation", type=positive_int, default=100,
                       help="residual points drawn afresh for every step (one step per epoch)")
-    task.add_argument("--laplacian-dims", type=int, default=0,
+    task.add_argument("--laplacian-dims", type=non_negative_int, default=0,
                       help="coordinates sampled per step for the Laplacian (0: all d)")
     task.add_argument("--n-test", type=positive_int, default=2000, help="held-out points for the relative L2 error")
     add_common(parser, epochs=1000, lr=1e-2, batch_size=0, schedule="linear")

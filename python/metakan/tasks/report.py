@@ -85,6 +85,11 @@ def output_path(args: argparse.Namespace, task: str) -> Path:
     return Path(args.output) if args.output else Path(RESULTS_DIR) / f"{task}-{args.model}.json"
 
 
+def checkpoint_path(args: argparse.Namespace, task: str) -> Path:
+    """``--checkpoint``, by default the results JSON's path with the suffix ``.ckpt``."""
+    return Path(args.checkpoint) if args.checkpoint else output_path(args, task).with_suffix(".ckpt")
+
+
 def write_json(path: Path, value) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=2) + "\n")

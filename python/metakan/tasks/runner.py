@@ -9,7 +9,8 @@ from typing import Callable, Dict, Optional
 import torch
 
 from .models import ModelSpec
-from .report import record
+from .report import checkpoint_path, record
+from .resume import Checkpoints
 from .training import Batch, Problem, fit, memory_usage, resolve_device
 
 
@@ -34,14 +35,19 @@ def train_and_record(
     rank: int = 0,
     world: int = 1,
 ) -> Optional[TaskRun]:
-    """Build ``spec`` (seeded by ``args.seed``), train it on ``problem``, then on process 0 evaluate
-    it, measure memory on the batch ``probe`` and return the record (None on other processes)."""
+    """Build ``spec`` (seeded by ``args.seed``), train it on ``problem`` (continuing ``args.resume``
+    if given, checkpointing every ``args.checkpoint_every`` epochs), then on process 0 evaluate it,
+    measure memory on the batch ``probe`` and return the record (None on other processes)."""
+    if args.checkpoint and not args.checkpoint_every:
+        raise ValueError("--checkpoint PATH needs --checkpoint-every N (N >= 1)")
+    checkpoints = Checkpoints(task, spec, args, checkpoint_path(args, task), args.checkpoint_every, args.resume, rank)
     device = resolve_device(args.device, rank)
     torch.manual_seed(args.seed)
     model = spec.build().to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    log = fit(model, problem, args, device, steps_per_epoch, rank, world, description=f"{task} {spec.kind}")
+    log = fit(model, problem, args, device, steps_per_epoch, rank, world, description=f"{task} {spec.kind}",
+              checkpoints=checkpoints)
     if rank != 0:
         return None
     metrics = evaluate(model, device)

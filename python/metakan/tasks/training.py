@@ -7,13 +7,14 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
 
 from ..memory import saved_bytes
 from ..networks import param_groups
+from .resume import Checkpoints
 
 Batch = Tuple[torch.Tensor, ...]
 
@@ -60,17 +61,33 @@ def learning_rates(args: argparse.Namespace) -> Tuple[float, float]:
     return embed, meta
 
 
+def weight_decays(args: argparse.Namespace) -> Dict[str, float]:
+    """Weight decay of each :func:`param_groups` group: ``--weight-decay-embed``/``--weight-decay-meta``,
+    defaulting to ``--weight-decay``, which the other parameters take."""
+    other = args.weight_decay
+    embed = other if args.weight_decay_embed is None else args.weight_decay_embed
+    meta = other if args.weight_decay_meta is None else args.weight_decay_meta
+    return {"embedding": embed, "meta_learner": meta, "other": other}
+
+
 def make_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
-    """Adam over :func:`param_groups` (embeddings, meta-learners, the rest), or LBFGS (one rate)."""
+    """Adam or AdamW over :func:`param_groups` (embeddings, meta-learners, the rest), each group with
+    its learning rate and weight decay, or LBFGS (one rate, no weight decay)."""
     embed, meta = learning_rates(args)
+    decays = weight_decays(args)
     if args.optimizer == "lbfgs":
         if embed != args.lr or meta != args.lr:
             raise ValueError("--optimizer lbfgs takes a single learning rate (--lr); "
                              "use --optimizer adam for separate --lr-embed and --lr-meta")
+        if any(decays.values()):
+            raise ValueError("--optimizer lbfgs has no weight decay; use --optimizer adam or adamw")
         # tolerances far below float32 resolution: run every step instead of stopping on a plateau
         return torch.optim.LBFGS(model.parameters(), lr=args.lr, max_iter=20, history_size=10,
                                  line_search_fn="strong_wolfe", tolerance_grad=1e-32, tolerance_change=1e-32)
-    return torch.optim.Adam(param_groups(model, lr_embedding=embed, lr_meta=meta, lr_other=args.lr))
+    groups = param_groups(model, lr_embedding=embed, lr_meta=meta, lr_other=args.lr)
+    for group in groups:
+        group["weight_decay"] = decays[group["name"]]
+    return (torch.optim.AdamW if args.optimizer == "adamw" else torch.optim.Adam)(groups)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int):
@@ -100,11 +117,18 @@ def fit(
     rank: int = 0,
     world: int = 1,
     description: str = "train",
+    checkpoints: Optional[Checkpoints] = None,
+    optimizer: Optional[torch.optim.Optimizer] = None,
 ) -> FitLog:
     """Train ``model`` for ``args.epochs`` epochs; every process takes its slice of each global batch.
 
+    ``optimizer`` defaults to :func:`make_optimizer`'s for ``args``.
+
     The loss of a slice is scaled by ``world / global batch`` so that DDP's average of the
     processes' gradients is the gradient of the global batch's mean loss, whatever the slices' sizes.
+    ``checkpoints`` restores a resumed run's state before the first epoch and writes checkpoints
+    at epoch ends; an epoch's batches depend only on (seed, epoch), so a resumed run draws the
+    same batches as an uninterrupted one.
     """
     from tqdm.auto import tqdm
 
@@ -112,12 +136,14 @@ def fit(
     if world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    optimizer = make_optimizer(model, args)
+    if optimizer is None:
+        optimizer = make_optimizer(model, args)
     scheduler = make_scheduler(optimizer, args.schedule, args.epochs * steps_per_epoch)
     log = FitLog([], [], optimizer)
-    bar = tqdm(total=args.epochs * steps_per_epoch, desc=description, disable=args.no_progress or rank != 0,
-               file=sys.stderr, unit="step", dynamic_ncols=True)
-    for epoch in range(args.epochs):
+    done = checkpoints.restore(model, optimizer, scheduler, log, device) if checkpoints is not None else 0
+    bar = tqdm(total=args.epochs * steps_per_epoch, initial=done * steps_per_epoch, desc=description,
+               disable=args.no_progress or rank != 0, file=sys.stderr, unit="step", dynamic_ncols=True)
+    for epoch in range(done, args.epochs):
         start = time.perf_counter()
         total, steps = 0.0, 0
         for batch in problem.train_batches(epoch):
@@ -145,6 +171,8 @@ def fit(
         log.epoch_seconds.append(time.perf_counter() - start)
         log.losses.append(total / max(steps, 1))
         bar.set_postfix(epoch=epoch + 1, loss=f"{log.losses[-1]:.4g}")
+        if checkpoints is not None:
+            checkpoints.after_epoch(epoch + 1, model, optimizer, scheduler, log, device)
     bar.close()
     return log
 
@@ -181,7 +209,7 @@ def shuffled_batches(tensors: Batch, batch_size: int, seed: int, epoch: int) -> 
     """The epoch's batches of ``tensors`` in an order fixed by (seed, epoch); ``batch_size`` 0 or
     at least the data size gives one full batch in the original order."""
     count = len(tensors[0])
-    if batch_size <= 0 or batch_size >= count:
+    if batches_per_epoch(count, batch_size) == 1:
         yield tensors
         return
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -192,4 +220,7 @@ def shuffled_batches(tensors: Batch, batch_size: int, seed: int, epoch: int) -> 
 
 
 def batches_per_epoch(count: int, batch_size: int) -> int:
-    return 1 if batch_size <= 0 or batch_size >= count else -(-count // batch_size)
+    """Batches of ``batch_size`` (0: the whole set) that cover ``count`` examples."""
+    if batch_size < 0:
+        raise ValueError(f"batch size must be >= 0 (0: the whole training set), got {batch_size}")
+    return 1 if batch_size == 0 or batch_size >= count else -(-count // batch_size)
