@@ -203,7 +203,8 @@ def test_cuda_kernels_compile_without_torch_and_are_read():
 
     if cuda_kernels.nvcc() is None:
         pytest.skip("nvcc not found")
-    found = cuda_kernels.compile_source("forward.cu", 90)
+    assert "csrc/cuda/forward.cu" in cuda_kernels.sources()
+    found = cuda_kernels.compile_source("csrc/cuda/forward.cu", 90)
     assert {(k.kernel, k.dtype) for k in found} == {("forward_kernel", d) for d in ("fp32", "bf16", "fp16")}
     for k in found:
         inv = inventory(k, machines.machine(90))

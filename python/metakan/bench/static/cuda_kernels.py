@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import tempfile
@@ -13,7 +14,6 @@ from typing import Dict, List, Optional
 
 from . import sass
 
-SOURCES = ("forward.cu", "backward_input.cu", "backward_params.cu")
 # template argument (Itanium mangling) -> dtype of the report
 _DTYPES = {"f": "fp32", "13__nv_bfloat16": "bf16", "6__half": "fp16"}
 _NAME = re.compile(r"\d+([A-Za-z_]+_kernel)I(f|13__nv_bfloat16|6__half)E")
@@ -25,6 +25,19 @@ KERNELS = {"forward_kernel": "fwd", "backward_input_kernel": "bwd_dx", "backward
 
 def repository_root() -> Path:
     return Path(__file__).resolve().parents[4]
+
+
+def build_lists() -> Dict[str, List[str]]:
+    """csrc/build.txt (what _C is compiled from, and how) as setup.py reads it."""
+    setup = repository_root() / "setup.py"
+    if not setup.exists():
+        raise FileNotFoundError(f"{setup} not found: the CUDA model needs a source checkout")
+    return runpy.run_path(str(setup), run_name="metakan_setup")["read_build_lists"]()
+
+
+def sources() -> List[str]:
+    """The CUDA kernel files, relative to the repository root (build.txt's cuda_sources)."""
+    return build_lists()["cuda_sources"]
 
 
 def nvcc() -> Optional[str]:
@@ -49,19 +62,21 @@ class CudaKernel:
 
 
 def compile_source(source: str, arch: int, compiler: Optional[str] = None) -> List[CudaKernel]:
-    """Compile one file of csrc/cuda for sm_<arch> (the kernels need only the CUDA headers) and read its kernels."""
+    """Compile one CUDA file (``source`` relative to the repository root) for sm_<arch> with build.txt's
+    nvcc flags and the CUDA headers alone (the kernels need no torch), and read its kernels."""
     compiler = compiler or nvcc()
     if compiler is None:
         raise FileNotFoundError("nvcc not found (set CUDA_HOME)")
     root = repository_root()
-    path = root / "csrc" / "cuda" / source
+    path = root / source
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: the CUDA model needs a source checkout")
     from metakan_kernels.triton.aot import CUOBJDUMP
 
+    flags = build_lists()["nvcc_flags"]
     with tempfile.TemporaryDirectory() as tmp:
         cubin = Path(tmp, "k.cubin")
-        done = subprocess.run([compiler, "-cubin", f"-arch=sm_{arch}", "-O3", "-std=c++17", "-I", str(root / "csrc"),
+        done = subprocess.run([compiler, "-cubin", f"-arch=sm_{arch}", *flags, "-std=c++17", "-I", str(root / "csrc"),
                                "-o", str(cubin), str(path)], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"nvcc failed on {source} for sm_{arch}:\n{done.stderr[-3000:]}")

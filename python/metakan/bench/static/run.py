@@ -45,7 +45,7 @@ def model_arch(arch: int, layer: Layer, processes: int = 1, dtypes: Sequence[str
     inventories: List = []
     compiler = cuda_kernels.nvcc() if cuda else None
     if compiler:
-        for source in cuda_kernels.SOURCES:
+        for source in cuda_kernels.sources():
             for k in cuda_kernels.compile_source(source, arch, compiler):
                 if k.dtype in dtypes:
                     inventories.append(inventory(k, m))
