@@ -55,6 +55,10 @@ def check_variable_name(name: str) -> None:
         raise ValueError(f"{name!r} is a {'function' if name in FUNCTIONS else 'constant'}, not a variable name")
 
 
+# Deeper expressions are refused before sympy builds them (its recursion would depend on the stack).
+MAX_DEPTH = 200
+
+
 def parse(text: str):
     """``text`` as a sympy expression; every name other than a constant or function is a variable
     (a plain ``sympy.Symbol``). Raises ValueError naming what is not allowed."""
@@ -66,11 +70,23 @@ def parse(text: str):
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError) as err:  # ValueError: e.g. a NUL character
         raise ValueError(f"not a valid expression: {err.msg if isinstance(err, SyntaxError) else err}") from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise ValueError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)")
     try:
         expr = _Builder().build(tree.body)
     except RecursionError:
         raise ValueError("the expression is nested too deeply") from None
     return _checked(expr)
+
+
+def _depth(node: ast.AST) -> int:
+    """Nesting depth of an AST, walked without recursion (so that the check itself cannot overflow)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(current))
+    return deepest
 
 
 def _checked(expr):
