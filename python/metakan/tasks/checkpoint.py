@@ -8,7 +8,7 @@ from typing import Tuple, Union
 import torch
 
 from .models import ModelSpec
-from .resume import atomic_save, load_saved
+from .resume import atomic_save, load_format
 
 FORMAT = "metakan-model-1"
 # Files written before ModelSpec had ``init`` hold MetaKANs built with the paper code's initialisation,
@@ -29,15 +29,7 @@ def load_model(path: Union[str, Path]) -> Tuple[torch.nn.Module, ModelSpec, str]
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path}: is a directory")
-    not_ours = f"{path} is not a model saved by 'metakan train --save-model' ({FORMAT})"
-    try:
-        saved = load_saved(path)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except ValueError as err:
-        raise ValueError(f"{not_ours}: it does not load ({err})") from None
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(not_ours)
+    saved = load_format(path, FORMAT, "a model saved by 'metakan train --save-model'")
     try:
         spec = ModelSpec(**{"init": INIT_BEFORE_FIELD, **saved["spec"]})
         model = spec.build()

@@ -103,16 +103,27 @@ def load_saved(path: Union[str, Path]) -> Any:
         raise ValueError(f"{type(err).__name__}: {reason}" if reason else type(err).__name__) from None
 
 
-def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
-    """The checkpoint at ``path``; :class:`CheckpointError` (one line) if it is missing, unreadable or foreign."""
+def load_format(path: Union[str, Path], file_format: str, what: str) -> Dict[str, Any]:
+    """The dict saved at ``path`` whose ``"format"`` is ``file_format``; else ValueError, one line:
+    ``PATH: no such file``, ``PATH is not WHAT (FORMAT): it does not load (...)`` or ``PATH is not WHAT (FORMAT)``."""
+    not_ours = f"{path} is not {what} ({file_format})"
     try:
         saved = load_saved(path)
     except FileNotFoundError:
-        raise CheckpointError(f"--resume {path}: no such file") from None
+        raise ValueError(f"{path}: no such file") from None
     except ValueError as err:
-        raise CheckpointError(f"--resume {path}: not a readable checkpoint ({err})") from None
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise CheckpointError(f"--resume {path}: not a training checkpoint of 'metakan train' ({FORMAT})")
+        raise ValueError(f"{not_ours}: it does not load ({err})") from None
+    if not isinstance(saved, dict) or saved.get("format") != file_format:
+        raise ValueError(not_ours)
+    return saved
+
+
+def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
+    """The checkpoint at ``path``; :class:`CheckpointError` (one line) if it is missing, unreadable or foreign."""
+    try:
+        saved = load_format(path, FORMAT, "a training checkpoint of 'metakan train'")
+    except ValueError as err:
+        raise CheckpointError(f"--resume {err}") from None
     missing = [field for field in FIELDS if field not in saved]
     if missing:
         raise CheckpointError(f"--resume {path}: the checkpoint lacks {', '.join(missing)}")
