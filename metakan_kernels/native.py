@@ -6,6 +6,8 @@ adds their fake implementations and the shared autograd wiring of :mod:`metakan_
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from . import fused
@@ -20,8 +22,13 @@ except ImportError as err:
 
 INT64_MAX = 2**63 - 1
 
-fused.register_fakes("native")
-OPS = fused.FusedOps("native")
+OPS = fused.FusedOps(
+    torch.ops.metakan.native_kan_fwd.default,
+    torch.ops.metakan.native_kan_bwd.default,
+    torch.ops.metakan.native_metakan_fwd.default,
+    torch.ops.metakan.native_metakan_bwd.default,
+)
+fused.register_fakes(OPS)
 fused.register_autograd(OPS)
 
 # Index arithmetic is 64-bit throughout; d and H are plain ints in the kernels.
@@ -34,7 +41,7 @@ CPU_BACKEND = fused.FusedBackend(
     ),
 )
 
-_CUDA_BACKEND = fused.FusedBackend(
+CUDA_BACKEND = fused.FusedBackend(
     "cuda", OPS, ("cuda",),
     fused.FusedLimits(
         dtypes=(torch.float32, torch.float16, torch.bfloat16), min_spline_order=0, max_num_bases=64,
@@ -43,15 +50,13 @@ _CUDA_BACKEND = fused.FusedBackend(
 )
 
 
-def __getattr__(name: str):
-    """``CUDA_BACKEND`` exists only where the extension has its CUDA kernels and a GPU is present."""
-    if name != "CUDA_BACKEND":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def cuda_unavailable() -> Optional[str]:
+    """Why ``CUDA_BACKEND`` cannot run here (None when the extension has its CUDA kernels and a GPU is present)."""
     if not _C.with_cuda:
-        raise RuntimeError(
+        return (
             "metakan_kernels._C was built without its CUDA kernels (torch without CUDA, nvcc not found, "
             "no GPU at build time, or METAKAN_SKIP_CUDA_BUILD=1)"
         )
     if not torch.cuda.is_available():
-        raise RuntimeError("no CUDA GPU is present")
-    return _CUDA_BACKEND
+        return "no CUDA GPU is present"
+    return None

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 import metakan_kernels as mk
-from metakan_kernels.ops import run_kan_linear
 from metakan_kernels.reference import b_spline_bases
 
 
@@ -111,11 +110,15 @@ class KANLinear(torch.nn.Module):
             coef_scale=self.spline_scaler if self.enable_standalone_scale_spline else None,
         )
         if isinstance(self.base_activation, torch.nn.SiLU):
-            y, self.last_backend = run_kan_linear(x, self.spline_weight, self.base_weight, **options)
-            return y
-        # Other base activations: the op computes the spline part, PyTorch the base part.
-        spline, self.last_backend = run_kan_linear(x, self.spline_weight, None, **options)
-        return spline + F.linear(self.base_activation(x), self.base_weight)
+            y = mk.kan_linear(x, self.spline_weight, self.base_weight, **options)
+        else:  # the op computes the spline part, PyTorch the base part
+            y = mk.kan_linear(x, self.spline_weight, None, **options)
+            y = y + F.linear(self.base_activation(x), self.base_weight)
+        self.last_backend = mk.resolve_backend(
+            self.backend, x.device, x.dtype, grid_size=self.grid_size, spline_order=self.spline_order,
+            grid_range=self.grid_range, sizes=mk.CallSizes(math.prod(x.shape[:-1]), self.in_features, self.out_features),
+        )
+        return y
 
     @torch.no_grad()
     def update_grid(self, x: torch.Tensor, margin: float = 0.01) -> None:
