@@ -48,7 +48,8 @@ def kan_linear(
         base_weight: (out_features, in_features), or None for no base (SiLU) term.
         grid_size, spline_order, grid_range: the uniform grid, as in efficient-kan.
         grid: optional per-feature knots (in_features, grid_size + 2*spline_order + 1), strictly
-            increasing; None uses the uniform grid.
+            increasing; None uses the uniform grid. The knots are checked on the first call with this
+            tensor and again only after it changes in place, so later calls do not wait on the device.
         coef_scale: optional (out_features, in_features) factor of each edge's coefficients
             (efficient-kan's ``spline_scaler``): the layer uses ``coef * coef_scale[..., None]``, and
             the fused backends form that product only while they run, never keeping it for backward.

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import metakan_kernels as mk
+from metakan_kernels.checks import check_knots
 from metakan_kernels.reference import b_spline_bases
 
 
@@ -148,6 +149,7 @@ class KANLinear(torch.nn.Module):
 
         self.grid.copy_(grid.T)
         self.grid_is_uniform = False
+        check_knots(self.grid)
         fitted = self.curve2coeff(x, per_edge)
         if self.enable_standalone_scale_spline:
             scaler = self.spline_scaler.unsqueeze(-1)
@@ -176,3 +178,5 @@ def _recheck_uniform_grid(module: KANLinear, incompatible_keys) -> None:
     )
     scale = max(abs(module.grid_range[0]), abs(module.grid_range[1]), 1.0)
     module.grid_is_uniform = bool(torch.allclose(module.grid, uniform, rtol=0.0, atol=1e-6 * scale))
+    if not module.grid_is_uniform:
+        check_knots(module.grid)
