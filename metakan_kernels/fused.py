@@ -19,7 +19,7 @@ in the module that defines or loads them. The ops have these schemas (``torch.li
 
 Contract: x is (B, I) with B, I, O >= 1; every tensor is contiguous and of x's dtype, except ``grid``
 (None for the uniform grid, else (I, G + 2k + 1) knots in float32, float64 when x is float64);
-``activation`` is a code of :data:`ACTIVATION_CODES`. ``coef_scale`` (O, I), when given, multiplies
+``activation`` is a code of :data:`metakan_kernels.limits.ACTIVATION_CODES`. ``coef_scale`` (O, I), when given, multiplies
 each edge's coefficients: the forward op forms ``coef * coef_scale[..., None]`` while it runs; the
 backward op takes that product (formed again by the autograd below), so that it is never kept.
 y is (B, O) in x's dtype. A backward returns
@@ -42,10 +42,17 @@ import torch
 
 from . import reference
 from .calls import Backend, CallSizes, knots_or_uniform
+from .limits import (
+    ACTIVATION_CODES,
+    ACTIVATIONS,
+    INT32_MAX,
+    MAX_EMBEDDING_DIM,
+    MAX_HIDDEN_DIM,
+    MAX_NUM_BASES,
+    TRITON_MIN_SPLINE_ORDER,
+)
 from .spec import SplineSpec
 
-ACTIVATION_CODES = {"relu": 0, "silu": 1, "gelu": 2, "tanh": 3, "identity": 4}
-INT32_MAX = 2**31 - 1
 
 _EMPTY = (0,)
 
@@ -54,10 +61,10 @@ class FusedLimits(NamedTuple):
     """What a fused backend's kernels can take; calls outside these go elsewhere or fail clearly."""
 
     dtypes: tuple
-    min_spline_order: int = 1
-    max_num_bases: int = 64
-    max_embedding_dim: int = 16
-    max_hidden_dim: int = 128
+    min_spline_order: int = TRITON_MIN_SPLINE_ORDER
+    max_num_bases: int = MAX_NUM_BASES
+    max_embedding_dim: int = MAX_EMBEDDING_DIM
+    max_hidden_dim: int = MAX_HIDDEN_DIM
     max_elements: int = INT32_MAX  # largest tensor the kernels' index arithmetic can address
     # Low-precision dtypes the kernels lack but take through float32: the inputs (already rounded to
     # that dtype) are widened, the kernels accumulate in float32 and the result is rounded back.
@@ -146,7 +153,7 @@ def _metakan_backward(ops: FusedOps, ctx, dy):
     needs = ctx.needs_input_grad[:6]
     if torch.is_grad_enabled():
         spec = SplineSpec(grid_size, spline_order, lo, hi)
-        name = next(key for key, code in ACTIVATION_CODES.items() if code == activation)
+        name = ACTIVATIONS[activation]
         grads = _differentiable_grads(
             lambda: reference.metakan_linear_ref(
                 x, embedding, w1, b1, w2, b2, knots_or_uniform(x, spec, grid), spline_order, name

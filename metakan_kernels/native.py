@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 
 from . import fused
+from .limits import INT32_MAX, INT64_MAX
 
 try:
     from . import _C
@@ -19,8 +20,6 @@ except ImportError as err:
         f"the compiled extension metakan_kernels._C is not built ({err}); build it in the source tree with "
         "pip install -e . --no-build-isolation (or make install)"
     ) from err
-
-INT64_MAX = 2**63 - 1
 
 OPS = fused.FusedOps(
     torch.ops.metakan.native_kan_fwd.default,
@@ -31,12 +30,14 @@ OPS = fused.FusedOps(
 fused.register_fakes(OPS)
 fused.register_autograd(OPS)
 
-# Index arithmetic is 64-bit throughout; d and H are plain ints in the kernels.
+# The limits come from the extension (csrc/metakan/limits.h). Index arithmetic is 64-bit throughout;
+# d and H are plain ints in the C++ kernels.
 CPU_BACKEND = fused.FusedBackend(
     "cpu", OPS, ("cpu",),
     fused.FusedLimits(
-        dtypes=(torch.float32, torch.float64), min_spline_order=0, max_num_bases=64,
-        max_embedding_dim=fused.INT32_MAX, max_hidden_dim=fused.INT32_MAX, max_elements=INT64_MAX,
+        dtypes=(torch.float32, torch.float64), min_spline_order=_C.min_spline_order,
+        max_num_bases=_C.max_num_bases, max_embedding_dim=INT32_MAX, max_hidden_dim=INT32_MAX,
+        max_elements=INT64_MAX,
         upcast=(torch.bfloat16, torch.float16),  # e.g. under torch.autocast on CPU
     ),
 )
@@ -44,8 +45,9 @@ CPU_BACKEND = fused.FusedBackend(
 CUDA_BACKEND = fused.FusedBackend(
     "cuda", OPS, ("cuda",),
     fused.FusedLimits(
-        dtypes=(torch.float32, torch.float16, torch.bfloat16), min_spline_order=0, max_num_bases=64,
-        max_embedding_dim=16, max_hidden_dim=128, max_elements=INT64_MAX,
+        dtypes=(torch.float32, torch.float16, torch.bfloat16), min_spline_order=_C.min_spline_order,
+        max_num_bases=_C.max_num_bases, max_embedding_dim=_C.max_cuda_embedding_dim,
+        max_hidden_dim=_C.max_cuda_hidden_dim, max_elements=INT64_MAX,
     ),
 )
 
