@@ -263,6 +263,9 @@ def test_cli_rejects_bad_arguments(capsys):
     if not torch.cuda.is_available():
         assert main(["bench", "--device", "cuda"]) == 2
         assert "needs a CUDA GPU" in capsys.readouterr().err
+    # the static model compiles the kernels: refused while they are interpreted (as in these tests)
+    assert main(["bench", "--static", "--arch", "90"]) == 2
+    assert "TRITON_INTERPRET=1 is set" in capsys.readouterr().err
 
 
 def test_cli_lists_every_provider_with_its_state(capsys):

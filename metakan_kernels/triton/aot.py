@@ -84,19 +84,23 @@ def _meta(*shape, dtype):
     return torch.empty(*shape, dtype=dtype, device="meta")
 
 
-def setting_launches(s: Setting, dtype_name: str) -> Dict[str, launch.Launch]:
-    """The launches of one forward and backward of both ops at this setting (sizes do not matter)."""
+# batch, in_features, out_features of the compile check: the sizes are not compile-time constants
+SIZES = (64, 48, 40)
+
+
+def setting_launches(s: Setting, dtype_name: str, sizes=SIZES) -> Dict[str, launch.Launch]:
+    """The launches of one forward and backward of both ops at this setting and sizes (B, I, O)."""
     dtype, matmul_precision = DTYPES[dtype_name]
     saved = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(matmul_precision)
     try:
-        return _launches(s, dtype)
+        return _launches(s, dtype, sizes)
     finally:
         torch.set_float32_matmul_precision(saved)
 
 
-def _launches(s: Setting, dtype: torch.dtype) -> Dict[str, launch.Launch]:
-    b, i, o = 64, 48, 40
+def _launches(s: Setting, dtype: torch.dtype, sizes) -> Dict[str, launch.Launch]:
+    b, i, o = sizes
     k = s.grid_size + s.spline_order
     knots_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     grid = None if s.uniform else _meta(i, s.grid_size + 2 * s.spline_order + 1, dtype=knots_dtype)
@@ -134,11 +138,16 @@ def _arg_type(value) -> str:
     return "fp32"
 
 
-def jobs(archs=ARCHS, settings=SETTINGS) -> List[Job]:
+def jobs(archs=ARCHS, settings=SETTINGS, dtypes=None, sizes=None) -> List[Job]:
+    """Every (setting, dtype, kernel, config, arch) to compile; ``dtypes`` narrows each setting's.
+    With ``sizes`` (B, I, O) the integer arguments are specialized as a launch at those sizes would
+    be (Triton marks integers divisible by 16), so that the code is the code that runs there."""
     found = []
     for s in settings:
         for dtype_name in s.dtypes:
-            for kernel_name, rec in setting_launches(s, dtype_name).items():
+            if dtypes is not None and dtype_name not in dtypes:
+                continue
+            for kernel_name, rec in setting_launches(s, dtype_name, sizes or SIZES).items():
                 fn = rec.kernel.fn  # the autotuner's JITFunction
                 for config in rec.kernel.configs:
                     args = {**rec.args, **config.kwargs}
@@ -152,6 +161,8 @@ def jobs(archs=ARCHS, settings=SETTINGS) -> List[Job]:
                             signature[param.name] = _arg_type(value)
                             if isinstance(value, torch.Tensor):  # torch allocations are 16-byte aligned
                                 attrs[(index,)] = [["tt.divisibility", 16]]
+                            elif sizes and _arg_type(value) == "i32" and value % 16 == 0:
+                                attrs[(index,)] = [["tt.divisibility", 16]]
                     label = ",".join(f"{k}={v}" for k, v in config.kwargs.items())
                     label += f",w{config.num_warps},s{config.num_stages}"
                     for arch in archs:
@@ -162,21 +173,39 @@ def jobs(archs=ARCHS, settings=SETTINGS) -> List[Job]:
     return found
 
 
-_CUOBJDUMP = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+CUOBJDUMP = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
 _USAGE = re.compile(r"REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)")
+
+
+def compile_kernel(job: Job):
+    """The compiled kernel of one job (``.asm["cubin"]``, ``.asm["ptx"]``, ``.metadata``); raises on a compile error."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    fn = getattr(importlib.import_module(job.module), job.name)
+    return triton.compile(ASTSource(fn, job.signature, job.constexprs, job.attrs),
+                          target=GPUTarget("cuda", job.arch, 32), options=job.options)
+
+
+def resource_usage(cubin: bytes) -> Dict[str, int]:
+    """Registers per thread and spilled (stack + local) bytes of a cubin's kernel, from ``cuobjdump -res-usage``."""
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        usage = subprocess.run([CUOBJDUMP, "-res-usage", f.name], capture_output=True, text=True, check=True)
+    match = _USAGE.search(usage.stdout)
+    if match is None:
+        raise RuntimeError(f"cuobjdump gave no resource usage: {usage.stdout[:200]}")
+    # STACK is the per-thread frame ptxas spills registers into; LOCAL other local memory.
+    return dict(regs=int(match[1]), spill=int(match[2]) + int(match[4]))
 
 
 def compile_job(job: Job) -> dict:
     """Compile one job; the row of the report (``error`` set when it failed)."""
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
     row = dict(setting=job.setting, dtype=job.dtype, kernel=job.kernel, config=job.config, arch=f"sm_{job.arch}")
     start = time.perf_counter()
     try:
-        fn = getattr(importlib.import_module(job.module), job.name)
-        compiled = triton.compile(ASTSource(fn, job.signature, job.constexprs, job.attrs),
-                                  target=GPUTarget("cuda", job.arch, 32), options=job.options)
+        compiled = compile_kernel(job)
     except Exception as err:  # a compile error is the finding, reported with its innermost cause
         while err.__cause__ is not None:
             err = err.__cause__
@@ -186,16 +215,10 @@ def compile_job(job: Job) -> dict:
     row["seconds"] = time.perf_counter() - start
     ptx = compiled.asm["ptx"]
     row["mma"] = "wgmma" if "wgmma" in ptx else ("mma" if re.search(r"\bmma\.sync", ptx) else "none")
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
-        cubin.write(compiled.asm["cubin"])
-        cubin.flush()
-        usage = subprocess.run([_CUOBJDUMP, "-res-usage", cubin.name], capture_output=True, text=True, check=True)
-    match = _USAGE.search(usage.stdout)
-    if match is None:
-        row["error"] = f"cuobjdump gave no resource usage: {usage.stdout[:200]}"
-        return row
-    # STACK is the per-thread frame ptxas spills registers into; LOCAL other local memory.
-    row.update(regs=int(match[1]), spill=int(match[2]) + int(match[4]), shared=compiled.metadata.shared)
+    try:
+        row.update(resource_usage(compiled.asm["cubin"]), shared=compiled.metadata.shared)
+    except RuntimeError as err:
+        row["error"] = str(err)
     return row
 
 

@@ -111,4 +111,7 @@ def _metakan_bwd_params_kernel(
 
 
 KAN_BWD_PARAMS_KERNELS = autotuned(_kan_bwd_params_kernel, PARAMS_CONFIGS, _KEY)
-METAKAN_BWD_PARAMS_KERNELS = autotuned(_metakan_bwd_params_kernel, PARAMS_CONFIGS, _KEY + ["D", "H"])
+# Its programs add into their partial sums across tiles and slot chunks (or atomically into one row):
+# the sums must start at zero for every timing run of the autotuner as well.
+METAKAN_BWD_PARAMS_KERNELS = autotuned(_metakan_bwd_params_kernel, PARAMS_CONFIGS, _KEY + ["D", "H"],
+                                       reset_to_zero=["pw1_ptr", "pb1_ptr", "pw2_ptr", "pb2_ptr"])

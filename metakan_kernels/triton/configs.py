@@ -8,7 +8,7 @@ tiles; float32 ("single", three TF32 products per tile for float32 accuracy) and
 from __future__ import annotations
 
 import os
-from typing import Dict, List, NamedTuple
+from typing import Dict, List, NamedTuple, Optional
 
 import triton
 
@@ -89,6 +89,12 @@ PARAMS_CONFIGS = _per_precision(_config(BLOCK_B=16), {
 })
 
 
-def autotuned(kernel, configs: Dict[str, List[triton.Config]], key: List[str]) -> Dict[str, object]:
-    """One autotuner per precision class around the same jitted kernel."""
-    return {precision: triton.autotune(configs=configs[precision], key=key)(kernel) for precision in PRECISIONS}
+def autotuned(kernel, configs: Dict[str, List[triton.Config]], key: List[str],
+              reset_to_zero: Optional[List[str]] = None) -> Dict[str, object]:
+    """One autotuner per precision class around the same jitted kernel.
+
+    ``reset_to_zero`` names the outputs the kernel adds into (zeroed by the caller): the autotuner
+    zeroes them before each timing run and after the last, so that the launch that counts starts from zero.
+    """
+    return {precision: triton.autotune(configs=configs[precision], key=key, reset_to_zero=reset_to_zero)(kernel)
+            for precision in PRECISIONS}

@@ -67,6 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument("--list", action="store_true", help="list the providers and the preset, then exit")
     trainability.add_arguments(parser)
+    static = parser.add_argument_group("static model (no GPU needed)")
+    static.add_argument("--static", action="store_true",
+                        help="instead of timing: compile every kernel configuration at the gpu-check layer for each "
+                        "--arch, read its SASS and write the static performance model to --out (static-smXX.md/.csv)")
+    static.add_argument("--arch", type=int, action="append", choices=(80, 90),
+                        help="compute capability of --static (repeatable; default 90 and 80)")
+    static.add_argument("--jobs", type=_threads, default=1, help="compile processes of --static (default 1)")
 
 
 def _list(preset, device: torch.device) -> None:
@@ -106,6 +113,33 @@ def _warn_if_busy(threads: int) -> None:
               f"timings will be noisy ({advice})", file=sys.stderr)
 
 
+def _static(args: argparse.Namespace) -> int:
+    from ..bench.static.layer import Layer
+    from ..bench.static.run import model_arch, write
+
+    start = time.perf_counter()
+    for arch in args.arch or (90, 80):
+        try:
+            result = model_arch(arch, Layer.of(), args.jobs)
+        except RuntimeError as err:
+            print(f"metakan bench: {err}", file=sys.stderr)
+            return 2
+        paths = write(result, args.out)
+        print(f"metakan bench --static: sm_{arch} in {time.perf_counter() - start:.0f} s; wrote "
+              + ", ".join(map(str, paths)))
+    return 0
+
+
+def _beside_model(rows, device: torch.device, args: argparse.Namespace) -> None:
+    """On a GPU the model's report of its architecture, where there is one in --out, gets the measured times beside it."""
+    from ..bench.static.run import beside_measured
+
+    major, minor = torch.cuda.get_device_capability(device)
+    joined = beside_measured(rows, args.out, 10 * major + minor, args.tag or f"{device.type}-{args.preset}")
+    if joined is not None:
+        print(f"metakan bench: measured beside the static model in {joined}")
+
+
 def _resolve_preset(args: argparse.Namespace) -> None:
     """No preset named: the quick one. --quick alone names it; with --preset trainability it takes
     that preset's quick subset; with any other preset it is an error."""
@@ -118,6 +152,9 @@ def _resolve_preset(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..bench import get_preset, get_provider, run_preset, write_outputs
+
+    if args.static:
+        return _static(args)
 
     try:
         _resolve_preset(args)
@@ -151,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"metakan bench: {err}", file=sys.stderr)
         return 2
     written = write_outputs(rows, args.out, args.tag, args.ratios, args.plots)
+    if device.type == "cuda":
+        _beside_model(rows, device, args)
     print(written["markdown"][0].read_text())
     seconds = time.perf_counter() - start
     files = [p for paths in written.values() for p in paths]
