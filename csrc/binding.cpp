@@ -28,6 +28,7 @@
 #include <type_traits>
 
 #include "cpu/kernels.h"
+#include "metakan/limits.h"
 #include "metakan/spline.h"
 
 #if defined(METAKAN_WITH_CUDA)
@@ -43,8 +44,6 @@ using torch::headeronly::ScalarType;
 using torch::headeronly::IntHeaderOnlyArrayRef;
 using torch::stable::Tensor;
 using OptTensor = std::optional<Tensor>;
-
-constexpr int64_t kMaxNumBases = 64;
 
 // ---------------------------------------------------------------------------------------------
 // Checks. Every message names the argument, says what was expected and what came.
@@ -138,7 +137,8 @@ struct Spline {
 
 void check_spline(const Spline& s) {
   METAKAN_CHECK(s.grid_size >= 1, "grid_size must be >= 1, got ", s.grid_size);
-  METAKAN_CHECK(s.order >= 0 && s.order <= kMaxOrder, "spline_order must be in [0, ", kMaxOrder, "], got ", s.order);
+  METAKAN_CHECK(s.order >= kMinOrder && s.order <= kMaxOrder, "spline_order must be in [", kMinOrder, ", ", kMaxOrder,
+                "], got ", s.order);
   METAKAN_CHECK(s.num_bases() <= kMaxNumBases, "grid_size + spline_order must be <= ", kMaxNumBases, ", got ",
                 s.num_bases());
   METAKAN_CHECK(std::isfinite(s.lo) && std::isfinite(s.hi) && s.lo < s.hi,
@@ -171,8 +171,11 @@ void check_grid(const OptTensor& grid, const Tensor& x, const Spline& s) {
 }
 
 void check_activation(int64_t activation) {
-  METAKAN_CHECK(activation >= kRelu && activation <= kIdentity,
-                "activation must be a code in [0, 4] (relu, silu, gelu, tanh, identity), got ", activation);
+  if (activation >= 0 && activation < kNumActivations) return;
+  std::ostringstream names;
+  for (int code = 0; code < kNumActivations; ++code) names << (code ? ", " : "") << kActivationNames[code];
+  METAKAN_CHECK(false, "activation must be a code in [0, ", kNumActivations - 1, "] (", names.str(), "), got ",
+                activation);
 }
 
 void check_dy(const Tensor& dy, const Tensor& x, int64_t out_features) {
@@ -570,7 +573,21 @@ PyMODINIT_FUNC PyInit__C(void) {
 #else
   const long with_cuda = 0;
 #endif
-  if (PyModule_AddIntConstant(m, "with_cuda", with_cuda) != 0) {
+  // The tables of metakan/limits.h, for metakan_kernels.limits to read.
+  PyObject* activations = PyTuple_New(metakan::kNumActivations);
+  for (int code = 0; activations != nullptr && code < metakan::kNumActivations; ++code) {
+    PyObject* name = PyUnicode_FromString(metakan::kActivationNames[code]);
+    if (name == nullptr || PyTuple_SetItem(activations, code, name) != 0) Py_CLEAR(activations);
+  }
+  const bool failed = activations == nullptr || PyModule_AddObjectRef(m, "activations", activations) != 0 ||
+                      PyModule_AddIntConstant(m, "with_cuda", with_cuda) != 0 ||
+                      PyModule_AddIntConstant(m, "min_spline_order", metakan::kMinOrder) != 0 ||
+                      PyModule_AddIntConstant(m, "max_spline_order", metakan::kMaxOrder) != 0 ||
+                      PyModule_AddIntConstant(m, "max_num_bases", metakan::kMaxNumBases) != 0 ||
+                      PyModule_AddIntConstant(m, "max_cuda_embedding_dim", metakan::kMaxCudaEmbeddingDim) != 0 ||
+                      PyModule_AddIntConstant(m, "max_cuda_hidden_dim", metakan::kMaxCudaHiddenDim) != 0;
+  Py_XDECREF(activations);
+  if (failed) {
     Py_DECREF(m);
     return nullptr;
   }

@@ -2,6 +2,7 @@
 
 from .backends import (
     BackendUnavailable,
+    CallSizes,
     available_backends,
     known_backends,
     resolve_backend,
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailable",
+    "CallSizes",
     "META_ACTIVATIONS",
     "MAX_SPLINE_ORDER",
     "SplineSpec",

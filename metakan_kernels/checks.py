@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import weakref
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -68,10 +69,32 @@ def check_grid(grid, x: torch.Tensor, spec: SplineSpec) -> None:
     check_shape("grid", grid, (in_features, spec.num_knots), "(in_features, grid_size + 2*spline_order + 1)")
     if grid.device != x.device:
         raise ValueError(f"grid is on {grid.device} but x is on {x.device}; move it to x's device")
-    if torch.compiler.is_compiling() or grid.numel() == 0:
-        return
-    if not bool((grid[:, 1:] > grid[:, :-1]).all()):
+    if not torch.compiler.is_compiling():
+        check_knots(grid)
+
+
+# id(grid) -> (a weak reference to it, its ._version when it last passed)
+_knots_passed: Dict[int, Tuple[weakref.ref, int]] = {}
+
+
+def validate_knots(grid: torch.Tensor) -> None:
+    """Every row of ``grid`` (I, n) strictly increasing and free of NaN; reads the result back to the host."""
+    if grid.numel() and not bool((grid[:, 1:] > grid[:, :-1]).all()):
         raise ValueError("grid must be strictly increasing along its last dimension (and free of NaN)")
+
+
+def check_knots(grid: torch.Tensor) -> None:
+    """:func:`validate_knots`, once per tensor and in-place version: repeated calls with knots that have
+    not changed since they passed cost no device-to-host sync (an in-place change bumps ``._version``)."""
+    if grid.is_inference():  # no version counter to tell a changed tensor from an unchanged one
+        validate_knots(grid)
+        return
+    key, version = id(grid), grid._version
+    passed = _knots_passed.get(key)
+    if passed is not None and passed[0]() is grid and passed[1] == version:
+        return
+    validate_knots(grid)
+    _knots_passed[key] = (weakref.ref(grid, lambda _, key=key: _knots_passed.pop(key, None)), version)
 
 
 def check_kan_args(x, coef, base_weight, grid, spec: SplineSpec, coef_scale=None) -> None:

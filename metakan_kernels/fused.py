@@ -1,7 +1,8 @@
 """Autograd and dispatch wiring shared by every fused backend (Triton, and the C++/CUDA extension).
 
 A fused backend defines four ops in the ``metakan`` torch.library namespace, named after its prefix
-``P``, with these schemas (``torch.library.triton_op`` infers the same from Python annotations):
+``P``, and hands their handles to :class:`FusedOps` by name (``torch.ops.metakan.P_kan_fwd.default``, ...)
+in the module that defines or loads them. The ops have these schemas (``torch.library.triton_op`` infers the same from Python annotations):
 
     P_kan_fwd(Tensor x, Tensor coef, Tensor? coef_scale, Tensor? base_weight, Tensor? grid,
               int grid_size, int spline_order, float lo, float hi) -> Tensor y
@@ -18,7 +19,7 @@ A fused backend defines four ops in the ``metakan`` torch.library namespace, nam
 
 Contract: x is (B, I) with B, I, O >= 1; every tensor is contiguous and of x's dtype, except ``grid``
 (None for the uniform grid, else (I, G + 2k + 1) knots in float32, float64 when x is float64);
-``activation`` is a code of :data:`ACTIVATION_CODES`. ``coef_scale`` (O, I), when given, multiplies
+``activation`` is a code of :data:`metakan_kernels.limits.ACTIVATION_CODES`. ``coef_scale`` (O, I), when given, multiplies
 each edge's coefficients: the forward op forms ``coef * coef_scale[..., None]`` while it runs; the
 backward op takes that product (formed again by the autograd below), so that it is never kept.
 y is (B, O) in x's dtype. A backward returns
@@ -33,17 +34,25 @@ it recomputes through the reference ops so that higher derivatives are exact.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple, Optional, Sequence
 
 import torch
 
 from . import reference
-from .backends import Backend, CallSizes, knots_or_uniform
+from .calls import Backend, CallSizes, knots_or_uniform
+from .limits import (
+    ACTIVATION_CODES,
+    ACTIVATIONS,
+    INT32_MAX,
+    MAX_EMBEDDING_DIM,
+    MAX_HIDDEN_DIM,
+    MAX_NUM_BASES,
+    TRITON_MIN_SPLINE_ORDER,
+)
 from .spec import SplineSpec
 
-ACTIVATION_CODES = {"relu": 0, "silu": 1, "gelu": 2, "tanh": 3, "identity": 4}
-INT32_MAX = 2**31 - 1
 
 _EMPTY = (0,)
 
@@ -52,33 +61,30 @@ class FusedLimits(NamedTuple):
     """What a fused backend's kernels can take; calls outside these go elsewhere or fail clearly."""
 
     dtypes: tuple
-    min_spline_order: int = 1
-    max_num_bases: int = 64
-    max_embedding_dim: int = 16
-    max_hidden_dim: int = 128
+    min_spline_order: int = TRITON_MIN_SPLINE_ORDER
+    max_num_bases: int = MAX_NUM_BASES
+    max_embedding_dim: int = MAX_EMBEDDING_DIM
+    max_hidden_dim: int = MAX_HIDDEN_DIM
     max_elements: int = INT32_MAX  # largest tensor the kernels' index arithmetic can address
     # Low-precision dtypes the kernels lack but take through float32: the inputs (already rounded to
     # that dtype) are widened, the kernels accumulate in float32 and the result is rounded back.
     upcast: tuple = ()
 
 
-class FusedOps:
-    """The four ``torch.ops.metakan.{prefix}_*`` ops of one fused backend."""
+class FusedOps(NamedTuple):
+    """The handles of one fused backend's four ops, e.g. ``torch.ops.metakan.native_kan_fwd.default``."""
 
-    def __init__(self, prefix: str):
-        self.prefix = prefix
-        namespace = torch.ops.metakan
-        self.kan_fwd = getattr(namespace, f"{prefix}_kan_fwd").default
-        self.kan_bwd = getattr(namespace, f"{prefix}_kan_bwd").default
-        self.metakan_fwd = getattr(namespace, f"{prefix}_metakan_fwd").default
-        self.metakan_bwd = getattr(namespace, f"{prefix}_metakan_bwd").default
+    kan_fwd: torch._ops.OpOverload
+    kan_bwd: torch._ops.OpOverload
+    metakan_fwd: torch._ops.OpOverload
+    metakan_bwd: torch._ops.OpOverload
 
 
 def _empty_like_nothing(like: torch.Tensor) -> torch.Tensor:
     return like.new_empty(_EMPTY)
 
 
-def register_fakes(prefix: str) -> None:
+def register_fakes(ops: FusedOps) -> None:
     """Shape-only implementations of the four ops, for torch.compile and meta tensors."""
 
     def kan_fwd(x, coef, coef_scale, base_weight, grid, grid_size, spline_order, lo, hi):
@@ -100,9 +106,8 @@ def register_fakes(prefix: str) -> None:
         params = (embedding, w1, b1, w2, b2)
         return (dx, *(torch.empty_like(p) if need_dparams else _empty_like_nothing(p) for p in params))
 
-    for name, fake in (("kan_fwd", kan_fwd), ("kan_bwd", kan_bwd), ("metakan_fwd", metakan_fwd),
-                       ("metakan_bwd", metakan_bwd)):
-        torch.library.register_fake(f"metakan::{prefix}_{name}", fake)
+    for op, fake in zip(ops, (kan_fwd, kan_bwd, metakan_fwd, metakan_bwd)):
+        torch.library.register_fake(op, fake)
 
 
 def _kan_setup(ctx, inputs, output):
@@ -148,7 +153,7 @@ def _metakan_backward(ops: FusedOps, ctx, dy):
     needs = ctx.needs_input_grad[:6]
     if torch.is_grad_enabled():
         spec = SplineSpec(grid_size, spline_order, lo, hi)
-        name = next(key for key, code in ACTIVATION_CODES.items() if code == activation)
+        name = ACTIVATIONS[activation]
         grads = _differentiable_grads(
             lambda: reference.metakan_linear_ref(
                 x, embedding, w1, b1, w2, b2, knots_or_uniform(x, spec, grid), spline_order, name
@@ -188,17 +193,17 @@ def _contiguous(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if t is None else t.contiguous()
 
 
+@dataclass(frozen=True)
 class FusedBackend(Backend):
-    """A backend that runs the ``metakan::{prefix}_*`` ops, within ``limits``."""
+    """The record of a fused backend: its name, its four ops, the devices it runs on and its limits."""
 
-    def __init__(self, name: str, ops: FusedOps, device_types: tuple, limits: FusedLimits):
-        self.name = name
-        self.ops = ops
-        self.device_types = device_types
-        self.limits = limits
+    name: str
+    ops: FusedOps
+    device_types: tuple
+    limits: FusedLimits
 
-    def unsupported(self, device, dtype, spec: SplineSpec, meta_activation: str, sizes: CallSizes):
-        reason = super().unsupported(device, dtype, spec, meta_activation, sizes)
+    def unsupported(self, device, dtype, spec: SplineSpec, sizes: CallSizes):
+        reason = super().unsupported(device, dtype, spec, sizes)
         if reason is not None:
             return reason
         limits = self.limits

@@ -6,9 +6,12 @@ adds their fake implementations and the shared autograd wiring of :mod:`metakan_
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from . import fused
+from .limits import INT32_MAX, INT64_MAX
 
 try:
     from . import _C
@@ -18,40 +21,44 @@ except ImportError as err:
         "pip install -e . --no-build-isolation (or make install)"
     ) from err
 
-INT64_MAX = 2**63 - 1
-
-fused.register_fakes("native")
-OPS = fused.FusedOps("native")
+OPS = fused.FusedOps(
+    torch.ops.metakan.native_kan_fwd.default,
+    torch.ops.metakan.native_kan_bwd.default,
+    torch.ops.metakan.native_metakan_fwd.default,
+    torch.ops.metakan.native_metakan_bwd.default,
+)
+fused.register_fakes(OPS)
 fused.register_autograd(OPS)
 
-# Index arithmetic is 64-bit throughout; d and H are plain ints in the kernels.
+# The limits come from the extension (csrc/metakan/limits.h). Index arithmetic is 64-bit throughout;
+# d and H are plain ints in the C++ kernels.
 CPU_BACKEND = fused.FusedBackend(
     "cpu", OPS, ("cpu",),
     fused.FusedLimits(
-        dtypes=(torch.float32, torch.float64), min_spline_order=0, max_num_bases=64,
-        max_embedding_dim=fused.INT32_MAX, max_hidden_dim=fused.INT32_MAX, max_elements=INT64_MAX,
+        dtypes=(torch.float32, torch.float64), min_spline_order=_C.min_spline_order,
+        max_num_bases=_C.max_num_bases, max_embedding_dim=INT32_MAX, max_hidden_dim=INT32_MAX,
+        max_elements=INT64_MAX,
         upcast=(torch.bfloat16, torch.float16),  # e.g. under torch.autocast on CPU
     ),
 )
 
-_CUDA_BACKEND = fused.FusedBackend(
+CUDA_BACKEND = fused.FusedBackend(
     "cuda", OPS, ("cuda",),
     fused.FusedLimits(
-        dtypes=(torch.float32, torch.float16, torch.bfloat16), min_spline_order=0, max_num_bases=64,
-        max_embedding_dim=16, max_hidden_dim=128, max_elements=INT64_MAX,
+        dtypes=(torch.float32, torch.float16, torch.bfloat16), min_spline_order=_C.min_spline_order,
+        max_num_bases=_C.max_num_bases, max_embedding_dim=_C.max_cuda_embedding_dim,
+        max_hidden_dim=_C.max_cuda_hidden_dim, max_elements=INT64_MAX,
     ),
 )
 
 
-def __getattr__(name: str):
-    """``CUDA_BACKEND`` exists only where the extension has its CUDA kernels and a GPU is present."""
-    if name != "CUDA_BACKEND":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def cuda_unavailable() -> Optional[str]:
+    """Why ``CUDA_BACKEND`` cannot run here (None when the extension has its CUDA kernels and a GPU is present)."""
     if not _C.with_cuda:
-        raise RuntimeError(
+        return (
             "metakan_kernels._C was built without its CUDA kernels (torch without CUDA, nvcc not found, "
             "no GPU at build time, or METAKAN_SKIP_CUDA_BUILD=1)"
         )
     if not torch.cuda.is_available():
-        raise RuntimeError("no CUDA GPU is present")
-    return _CUDA_BACKEND
+        return "no CUDA GPU is present"
+    return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 
@@ -48,32 +48,24 @@ def kan_linear(
         base_weight: (out_features, in_features), or None for no base (SiLU) term.
         grid_size, spline_order, grid_range: the uniform grid, as in efficient-kan.
         grid: optional per-feature knots (in_features, grid_size + 2*spline_order + 1), strictly
-            increasing; None uses the uniform grid.
+            increasing; None uses the uniform grid. The knots are checked on the first call with this
+            tensor and again only after it changes in place, so later calls do not wait on the device.
         coef_scale: optional (out_features, in_features) factor of each edge's coefficients
             (efficient-kan's ``spline_scaler``): the layer uses ``coef * coef_scale[..., None]``, and
             the fused backends form that product only while they run, never keeping it for backward.
-        backend: "auto" or a name from :func:`available_backends`.
+        backend: "auto" or a name from :func:`available_backends`; :func:`resolve_backend` says which
+            one ``"auto"`` picks.
 
     Returns: (..., out_features).
     """
-    return run_kan_linear(
-        x, coef, base_weight, grid_size=grid_size, spline_order=spline_order, grid_range=grid_range,
-        grid=grid, coef_scale=coef_scale, backend=backend,
-    )[0]
-
-
-def run_kan_linear(
-    x, coef, base_weight, *, grid_size, spline_order, grid_range, grid, backend, coef_scale=None
-) -> Tuple[torch.Tensor, str]:
-    """:func:`kan_linear`, also returning the name of the backend that ran (layers report it)."""
     spec = make_spec(grid_size, spline_order, grid_range)
     x, coef, base_weight, coef_scale = _autocast(x, coef, base_weight, coef_scale)
     check_kan_args(x, coef, base_weight, grid, spec, coef_scale)
     x2 = _flatten(x)
     sizes = CallSizes(x2.shape[0], x2.shape[1], coef.shape[0])
-    impl = select_backend(backend, x.device, x.dtype, spec, "relu", sizes)
+    impl = select_backend(backend, x.device, x.dtype, spec, sizes)
     y = impl.kan_linear(x2, coef, base_weight, spec, grid, coef_scale)
-    return y.reshape(*x.shape[:-1], coef.shape[0]), impl.name
+    return y.reshape(*x.shape[:-1], coef.shape[0])
 
 
 def metakan_linear(
@@ -106,21 +98,11 @@ def metakan_linear(
 
     Returns: (..., out_features).
     """
-    return run_metakan_linear(
-        x, embedding, w1, b1, w2, b2, grid_size=grid_size, spline_order=spline_order, grid_range=grid_range,
-        grid=grid, meta_activation=meta_activation, backend=backend,
-    )[0]
-
-
-def run_metakan_linear(
-    x, embedding, w1, b1, w2, b2, *, grid_size, spline_order, grid_range, grid, meta_activation, backend
-) -> Tuple[torch.Tensor, str]:
-    """:func:`metakan_linear`, also returning the name of the backend that ran (layers report it)."""
     spec = make_spec(grid_size, spline_order, grid_range)
     x, embedding, w1, b1, w2, b2 = _autocast(x, embedding, w1, b1, w2, b2)
     check_metakan_args(x, embedding, w1, b1, w2, b2, grid, spec, meta_activation)
     x2 = _flatten(x)
     sizes = CallSizes(x2.shape[0], x2.shape[1], embedding.shape[0], embedding.shape[2], w1.shape[0])
-    impl = select_backend(backend, x.device, x.dtype, spec, meta_activation, sizes)
+    impl = select_backend(backend, x.device, x.dtype, spec, sizes)
     y = impl.metakan_linear(x2, embedding, w1, b1, w2, b2, spec, grid, meta_activation)
-    return y.reshape(*x.shape[:-1], embedding.shape[0]), impl.name
+    return y.reshape(*x.shape[:-1], embedding.shape[0])

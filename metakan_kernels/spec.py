@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-MAX_SPLINE_ORDER = 5
+from .limits import MAX_SPLINE_ORDER, MIN_SPLINE_ORDER
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,10 @@ def make_spec(grid_size: int, spline_order: int, grid_range: Sequence[float]) ->
     if (
         isinstance(spline_order, bool)
         or not isinstance(spline_order, int)
-        or not 0 <= spline_order <= MAX_SPLINE_ORDER
+        or not MIN_SPLINE_ORDER <= spline_order <= MAX_SPLINE_ORDER
     ):
         raise ValueError(
-            f"spline_order must be an integer in [0, {MAX_SPLINE_ORDER}], got {spline_order!r}"
+            f"spline_order must be an integer in [{MIN_SPLINE_ORDER}, {MAX_SPLINE_ORDER}], got {spline_order!r}"
         )
     try:
         lo, hi = (float(v) for v in grid_range)

@@ -1,6 +1,11 @@
 """torch.compile(fullgraph=True) of KAN and MetaKAN networks on every CPU backend: same outputs and
 gradients as eager, across batch sizes (dynamic shapes), with no graph break."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 
@@ -33,3 +38,23 @@ def test_compiled_network_matches_eager(kind, backend):
         for got, want in zip(compiled_grads, _grads(model)):
             torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert model.layers[0].last_backend == backend
+
+
+def test_compiles_in_a_fresh_process_without_asking_for_backends():
+    """The backends load with the package: a fresh process compiles a layer with fullgraph=True straight away."""
+    script = textwrap.dedent(
+        """
+        import torch
+        import metakan
+        torch.manual_seed(0)
+        layer = metakan.KANLinear(3, 2, backend="auto")
+        x = torch.randn(4, 3)
+        y = torch.compile(layer, fullgraph=True)(x)
+        torch.testing.assert_close(y, layer(x), atol=1e-5, rtol=1e-5)
+        print("ran", layer.last_backend)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] in mk.available_backends()

@@ -81,8 +81,13 @@ def metakan_bwd(dy: torch.Tensor, x: torch.Tensor, embedding: torch.Tensor, w1: 
     return tuple(_grads(fn, (x, embedding, w1, b1, w2, b2), dy, (need_dx,) + (need_dparams,) * 5))
 
 
-register_fakes("wiringtest")
-OPS = FusedOps("wiringtest")
+OPS = FusedOps(
+    torch.ops.metakan.wiringtest_kan_fwd.default,
+    torch.ops.metakan.wiringtest_kan_bwd.default,
+    torch.ops.metakan.wiringtest_metakan_fwd.default,
+    torch.ops.metakan.wiringtest_metakan_bwd.default,
+)
+register_fakes(OPS)
 register_autograd(OPS)
 BACKEND = FusedBackend("wiringtest", OPS, ("cpu",), FusedLimits(dtypes=(torch.float32, torch.float64)))
 SPEC = make_spec(5, 3, (-1.0, 1.0))
@@ -157,14 +162,14 @@ def test_torch_compile_fullgraph_uses_the_ops():
 def test_limits_give_reasons():
     cpu, f32 = torch.device("cpu"), torch.float32
     sizes = CallSizes(8, 4, 4, 1, 16)
-    assert BACKEND.unsupported(cpu, f32, SPEC, "relu", sizes) is None
-    assert "runs on cpu tensors, got a meta tensor" in BACKEND.unsupported(torch.device("meta"), f32, SPEC, "relu", sizes)
-    assert "supports float32, float64, got float16" in BACKEND.unsupported(cpu, torch.float16, SPEC, "relu", sizes)
-    assert "needs spline_order >= 1, got 0" in BACKEND.unsupported(cpu, f32, make_spec(5, 0, (-1, 1)), "relu", sizes)
-    assert "needs grid_size + spline_order <= 64, got 68" in BACKEND.unsupported(cpu, f32, make_spec(65, 3, (-1, 1)), "relu", sizes)
-    assert "needs hidden_dim <= 128, got 129" in BACKEND.unsupported(cpu, f32, SPEC, "relu", CallSizes(8, 4, 4, 1, 129))
+    assert BACKEND.unsupported(cpu, f32, SPEC, sizes) is None
+    assert "runs on cpu tensors, got a meta tensor" in BACKEND.unsupported(torch.device("meta"), f32, SPEC, sizes)
+    assert "supports float32, float64, got float16" in BACKEND.unsupported(cpu, torch.float16, SPEC, sizes)
+    assert "needs spline_order >= 1, got 0" in BACKEND.unsupported(cpu, f32, make_spec(5, 0, (-1, 1)), sizes)
+    assert "needs grid_size + spline_order <= 64, got 68" in BACKEND.unsupported(cpu, f32, make_spec(65, 3, (-1, 1)), sizes)
+    assert "needs hidden_dim <= 128, got 129" in BACKEND.unsupported(cpu, f32, SPEC, CallSizes(8, 4, 4, 1, 129))
     huge = CallSizes(2**20, 2**12, 4)
-    assert "exceeds its 2147483647-element index range" in BACKEND.unsupported(cpu, f32, SPEC, "relu", huge)
+    assert "exceeds its 2147483647-element index range" in BACKEND.unsupported(cpu, f32, SPEC, huge)
 
 
 def test_empty_calls_give_empty_results():

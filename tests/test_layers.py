@@ -9,6 +9,7 @@ import torch
 
 import metakan
 from metakan import KAN, KANLinear, MetaKAN, MetaKANLinear, MetaLearner, cluster_layers, param_groups
+from metakan_kernels import checks
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "efficient_kan_golden.json").read_text())
 
@@ -58,6 +59,28 @@ def test_update_grid_keeps_the_function_and_adapts_the_knots():
     assert not layer.grid_is_uniform
     assert layer.grid[:, 3].max() < -0.5 and layer.grid[:, -4].min() > 0.6  # span follows the data
     torch.testing.assert_close(layer(x), before, atol=2e-3, rtol=0)
+
+
+def test_knots_are_checked_when_set_not_per_forward(monkeypatch):
+    calls = []
+    validate = checks.validate_knots
+    monkeypatch.setattr(checks, "validate_knots", lambda grid: (calls.append(grid), validate(grid)))
+    layer = metakan.KANLinear(3, 2)
+    x = torch.randn(16, 3)
+    layer.update_grid(x)
+    assert len(calls) == 1
+    for _ in range(3):
+        layer(x)
+    assert len(calls) == 1
+    target = metakan.KANLinear(3, 2)
+    target.load_state_dict(layer.state_dict())
+    assert len(calls) == 2
+    target(x)
+    assert len(calls) == 2
+    state = {name: t.clone() for name, t in layer.state_dict().items()}
+    state["grid"][0, 4] = state["grid"][0, 3]
+    with pytest.raises(ValueError, match="grid must be strictly increasing"):
+        metakan.KANLinear(3, 2).load_state_dict(state)
 
 
 def test_non_silu_base_activation():

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import metakan_kernels as mk
-from metakan_kernels import native
+from metakan_kernels import limits, native
 
 OPS = torch.ops.metakan
 F64 = torch.float64
@@ -146,3 +146,15 @@ def test_missing_extension_falls_back_once_or_says_how_to_build():
     assert len(logs) == 1 and "uses reference" in logs[0] and "cpu (the compiled extension" in logs[0], out.stderr
     assert "ERROR backend 'cpu' is not available" in out.stdout, out.stdout + out.stderr
     assert "pip install -e . --no-build-isolation" in out.stdout
+
+
+def test_python_limits_table_equals_what_the_extension_exports():
+    assert native._C.activations == limits.ACTIVATIONS
+    exported = (native._C.min_spline_order, native._C.max_spline_order, native._C.max_num_bases,
+                native._C.max_cuda_embedding_dim, native._C.max_cuda_hidden_dim)
+    assert exported == (limits.MIN_SPLINE_ORDER, limits.MAX_SPLINE_ORDER, limits.MAX_NUM_BASES,
+                        limits.MAX_EMBEDDING_DIM, limits.MAX_HIDDEN_DIM)
+    cpu = native.CPU_BACKEND.limits
+    assert (cpu.min_spline_order, cpu.max_num_bases) == (limits.MIN_SPLINE_ORDER, limits.MAX_NUM_BASES)
+    cuda = native.CUDA_BACKEND.limits
+    assert (cuda.max_embedding_dim, cuda.max_hidden_dim) == (limits.MAX_EMBEDDING_DIM, limits.MAX_HIDDEN_DIM)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import metakan_kernels as mk
+from metakan_kernels import checks
 from metakan_kernels.reference import kan_linear_ref, metakan_linear_ref
 
 
@@ -144,6 +145,50 @@ def test_bad_grid():
         mk.kan_linear(x, coef, wb, grid=with_nan)
     with pytest.raises(TypeError, match="grid must be a floating-point tensor"):
         mk.kan_linear(x, coef, wb, grid=knots.long())
+
+
+def _count_validations(monkeypatch) -> list:
+    calls = []
+    validate = checks.validate_knots
+    monkeypatch.setattr(checks, "validate_knots", lambda grid: (calls.append(grid), validate(grid)))
+    return calls
+
+
+def test_knots_are_validated_once_until_changed_in_place(monkeypatch):
+    calls = _count_validations(monkeypatch)
+    x, coef, wb = kan_args()
+    knots = mk.uniform_knots(3, 5, 3).clone() * 1.1
+    expected = mk.kan_linear(x, coef, wb, grid=knots)
+    for _ in range(3):
+        torch.testing.assert_close(mk.kan_linear(x, coef, wb, grid=knots), expected)
+    args = meta_args()
+    mk.metakan_linear(*args, grid=knots)
+    assert len(calls) == 1
+    knots[1, 4] = knots[1, 3]  # in place: the next call checks again
+    with pytest.raises(ValueError, match="grid must be strictly increasing"):
+        mk.kan_linear(x, coef, wb, grid=knots)
+    assert len(calls) == 2
+    knots[1, 4] = knots[1, 3] + 0.1
+    mk.kan_linear(x, coef, wb, grid=knots)
+    assert len(calls) == 3
+    mk.kan_linear(x, coef, wb, grid=knots.clone())  # another tensor with the same values
+    assert len(calls) == 4
+
+
+@pytest.mark.gpu
+def test_repeated_calls_with_set_knots_do_not_sync():
+    x, coef, wb = (t.cuda() for t in kan_args())
+    args = [t.cuda() for t in meta_args()]
+    knots = (mk.uniform_knots(3, 5, 3) * 1.1).cuda()
+    mk.kan_linear(x, coef, wb, grid=knots)  # validates, once
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for backend in ("auto", *(name for name in ("triton", "cuda") if name in mk.available_backends())):
+            mk.kan_linear(x, coef, wb, grid=knots, backend=backend)
+            mk.metakan_linear(*args, grid=knots, backend=backend)
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from metakan_kernels.limits import ACTIVATIONS
 from metakan_kernels.reference import (
     META_ACTIVATIONS,
     b_spline_bases,
@@ -146,3 +147,7 @@ def test_gradient_is_finite_outside_the_grid():
     coef = torch.randn(1, 2, 8, dtype=torch.float64, requires_grad=True)
     kan_linear_ref(x, coef, None, knots, 3).sum().backward()
     assert torch.equal(x.grad, torch.zeros_like(x)) and torch.equal(coef.grad, torch.zeros_like(coef))
+
+
+def test_reference_activations_follow_the_code_table():
+    assert tuple(META_ACTIVATIONS) == ACTIVATIONS

@@ -101,8 +101,6 @@ def test_auto_picks_triton_on_cuda():
 
 
 def test_torch_compile_fullgraph_traces_both_layers():
-    # The registry imports a backend on first use, which Dynamo cannot trace: load them before compiling.
-    assert "triton" in mk.available_backends()
     torch.manual_seed(0)
     model = torch.nn.Sequential(metakan.KANLinear(24, 16, backend="triton"),
                                 metakan.MetaKANLinear(16, 8, hidden_dim=32, backend="triton")).cuda()

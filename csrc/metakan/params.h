@@ -3,12 +3,11 @@
 
 #include <cstdint>
 
+#include "limits.h"
 #include "macros.h"
 
 namespace metakan {
 
-// Codes of the meta-learner's hidden activation; the same numbers as fused.ACTIVATION_CODES.
-enum Activation : int { kRelu = 0, kSilu = 1, kGelu = 2, kTanh = 3, kIdentity = 4 };
 
 // The knots: per-feature rows when `knots` is set, else the uniform grid t_j = lo + (j - k) * step.
 // K is the knot type: float, or double for float64 inputs.

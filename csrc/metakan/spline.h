@@ -6,12 +6,11 @@
 
 #include <cmath>
 
+#include "limits.h"
 #include "macros.h"
 #include "numeric.h"
 
 namespace metakan {
-
-constexpr int kMaxOrder = 5;
 
 // A product rounded on its own: the uniform knots must equal the reference's bit for bit
 // (`arange * step + lo` in the knot dtype), so no fused multiply-add may absorb it.

@@ -1,7 +1,7 @@
 """Fused Triton kernels behind ``backend="triton"``: CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``.
 
-Importing the package needs only Triton (the kernels compile ahead of time without a GPU);
-``BACKEND`` is built on first access and raises ImportError where the kernels cannot run.
+Importing the package needs only Triton (the kernels compile ahead of time without a GPU); importing
+:mod:`metakan_kernels.triton.backend` builds the backend record, and raises ImportError where the kernels cannot run.
 """
 
 try:
@@ -9,10 +9,3 @@ try:
 except ImportError as err:
     raise ImportError("the triton backend needs Triton: pip install triton (or pip install 'metakan[triton]')") from err
 
-
-def __getattr__(name):
-    if name in ("BACKEND", "OPS"):
-        from . import backend
-
-        return getattr(backend, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,6 +23,7 @@ from typing import Dict, List, NamedTuple
 import torch
 import triton
 
+from ..limits import ACTIVATION_CODES
 from . import launch
 from .configs import INTERPRET
 
@@ -43,7 +44,7 @@ class Setting(NamedTuple):
     spline_order: int
     embedding_dim: int
     hidden_dim: int
-    activation: int
+    activation: str  # a name of limits.ACTIVATIONS
     uniform: bool
     base: bool
     dtypes: tuple
@@ -51,17 +52,17 @@ class Setting(NamedTuple):
 
 SETTINGS = (
     # the paper's defaults (the benchmark's layer), in every dtype
-    Setting("G5k3d1H32-relu", 5, 3, 1, 32, 0, True, True, tuple(DTYPES)),
+    Setting("G5k3d1H32-relu", 5, 3, 1, 32, "relu", True, True, tuple(DTYPES)),
     # K = 64: slots in chunks; order 5 on knots; d = 16 (product path); H = 128
-    Setting("G59k5d16H128-gelu-knots", 59, 5, 16, 128, 2, False, True, ("bf16",)),
+    Setting("G59k5d16H128-gelu-knots", 59, 5, 16, 128, "gelu", False, True, ("bf16",)),
     # order 1 on knots, no base term, odd d and H
-    Setting("G3k1d3H20-tanh-knots-nobase", 3, 1, 3, 20, 3, False, False, ("fp16",)),
+    Setting("G3k1d3H20-tanh-knots-nobase", 3, 1, 3, 20, "tanh", False, False, ("fp16",)),
     # order 4 on knots (narrow steps), small K
-    Setting("G4k4d2H16-silu-knots", 4, 4, 2, 16, 1, False, True, ("fp32",)),
+    Setting("G4k4d2H16-silu-knots", 4, 4, 2, 16, "silu", False, True, ("fp32",)),
     # K + 1 = 32 in one step of two features; d = 5 (product path)
-    Setting("G13k3d5H64-gelu", 13, 3, 5, 64, 2, True, True, ("fp64", "bf16")),
+    Setting("G13k3d5H64-gelu", 13, 3, 5, 64, "gelu", True, True, ("fp64", "bf16")),
     # the paper's image-classification layer: an affine meta-learner (identity activation)
-    Setting("G5k3d1H32-identity", 5, 3, 1, 32, 4, True, True, ("fp32", "bf16")),
+    Setting("G5k3d1H32-identity", 5, 3, 1, 32, "identity", True, True, ("fp32", "bf16")),
 )
 
 
@@ -110,7 +111,7 @@ def _launches(s: Setting, dtype: torch.dtype, sizes) -> Dict[str, launch.Launch]
     w2, b2 = _meta(k + 1, s.hidden_dim, dtype=dtype), _meta(k + 1, dtype=dtype)
     spline = launch.spline_settings(x, grid, s.grid_size, s.spline_order, -1.0, 1.0)
     kan = launch.kan_weights(coef, base, spline)
-    meta = launch.meta_weights(z, w1, b1, w2, b2, s.activation, spline)
+    meta = launch.meta_weights(z, w1, b1, w2, b2, ACTIVATION_CODES[s.activation], spline)
     partials = launch.meta_partials(z, w1, w2, 3)
     found = {
         "kan_fwd": launch.fwd_launches(x, y, spline, kan),
@@ -118,8 +119,8 @@ def _launches(s: Setting, dtype: torch.dtype, sizes) -> Dict[str, launch.Launch]
         "kan_bwd_params": launch.kan_params_launches(dy, x, coef, base, spline),
         "metakan_fwd": launch.fwd_launches(x, y, spline, meta),
         "metakan_bwd_dx": launch.dx_launches(dy, x, x, spline, meta),
-        "metakan_bwd_params": launch.metakan_params_launches(dy, x, z, w1, b1, w2, z, partials, spline, s.activation,
-                                                             False),
+        "metakan_bwd_params": launch.metakan_params_launches(dy, x, z, w1, b1, w2, z, partials, spline,
+                                                             ACTIVATION_CODES[s.activation], False),
     }
     return {name: launches[0] for name, launches in found.items()}
 

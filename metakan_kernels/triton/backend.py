@@ -1,4 +1,4 @@
-"""The ``triton`` backend object: the fused ops with the shared autograd wiring, where the kernels can run."""
+"""The ``triton`` backend record: the fused ops with the shared autograd wiring; ImportError where the kernels cannot run."""
 
 import torch
 
@@ -10,7 +10,12 @@ if not INTERPRET and not torch.cuda.is_available():
 
 from . import ops  # noqa: E402,F401  (defines the torch.ops.metakan.triton_* ops)
 
-OPS = fused.FusedOps("triton")
+OPS = fused.FusedOps(
+    torch.ops.metakan.triton_kan_fwd.default,
+    torch.ops.metakan.triton_kan_bwd.default,
+    torch.ops.metakan.triton_metakan_fwd.default,
+    torch.ops.metakan.triton_metakan_bwd.default,
+)
 fused.register_autograd(OPS)
 BACKEND = fused.FusedBackend(
     "triton",

@@ -3,17 +3,22 @@
 A tile holds ``R = BLOCK_O * BLOCK_I`` edges (rows). Hidden units are processed ``BLOCK_H`` at a
 time, so that no ``[R, H]`` tile is ever live; ``w`` comes out for a chunk of slots m, the K
 coefficients at ``m < K`` and the base weight at ``m = K``: the layout of the feature tiles.
-Activation codes: 0 relu, 1 silu, 2 gelu (erf form), 3 tanh, 4 identity (an affine meta-learner).
+Activation codes are those of :mod:`metakan_kernels.limits` (gelu in its erf form; identity: an affine meta-learner).
 """
 
 import triton
 import triton.language as tl
 
+from ..limits import ACTIVATION_CODES
 from .precision import operand, to_acc
 from .spline import silu, silu_grad
 
 _SQRT_HALF = tl.constexpr(0.7071067811865476)
 _INV_SQRT_2PI = tl.constexpr(0.3989422804014327)
+_RELU = tl.constexpr(ACTIVATION_CODES["relu"])
+_SILU = tl.constexpr(ACTIVATION_CODES["silu"])
+_GELU = tl.constexpr(ACTIVATION_CODES["gelu"])
+_TANH = tl.constexpr(ACTIVATION_CODES["tanh"])
 SMALL_D = tl.constexpr(4)  # up to this embedding_dim, W1 z is multiply-added rather than a padded product
 
 
@@ -25,13 +30,13 @@ def _tanh(x):
 
 @triton.jit
 def activation(pre, ACT: tl.constexpr):
-    if ACT == 0:
+    if ACT == _RELU:
         out = tl.maximum(pre, 0.0)
-    elif ACT == 1:
+    elif ACT == _SILU:
         out = silu(pre)
-    elif ACT == 2:
+    elif ACT == _GELU:
         out = 0.5 * pre * (1.0 + tl.erf(pre * _SQRT_HALF))
-    elif ACT == 3:
+    elif ACT == _TANH:
         out = _tanh(pre)
     else:
         out = pre
@@ -40,13 +45,13 @@ def activation(pre, ACT: tl.constexpr):
 
 @triton.jit
 def activation_grad(pre, ACT: tl.constexpr):
-    if ACT == 0:
+    if ACT == _RELU:
         out = (pre > 0.0).to(pre.dtype)
-    elif ACT == 1:
+    elif ACT == _SILU:
         out = silu_grad(pre)
-    elif ACT == 2:
+    elif ACT == _GELU:
         out = 0.5 * (1.0 + tl.erf(pre * _SQRT_HALF)) + pre * tl.exp(-0.5 * pre * pre) * _INV_SQRT_2PI
-    elif ACT == 3:
+    elif ACT == _TANH:
         th = _tanh(pre)
         out = 1.0 - th * th
     else:

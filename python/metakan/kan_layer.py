@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import metakan_kernels as mk
-from metakan_kernels.ops import run_kan_linear
+from metakan_kernels.checks import check_knots
 from metakan_kernels.reference import b_spline_bases
 
 
@@ -111,11 +111,15 @@ class KANLinear(torch.nn.Module):
             coef_scale=self.spline_scaler if self.enable_standalone_scale_spline else None,
         )
         if isinstance(self.base_activation, torch.nn.SiLU):
-            y, self.last_backend = run_kan_linear(x, self.spline_weight, self.base_weight, **options)
-            return y
-        # Other base activations: the op computes the spline part, PyTorch the base part.
-        spline, self.last_backend = run_kan_linear(x, self.spline_weight, None, **options)
-        return spline + F.linear(self.base_activation(x), self.base_weight)
+            y = mk.kan_linear(x, self.spline_weight, self.base_weight, **options)
+        else:  # the op computes the spline part, PyTorch the base part
+            y = mk.kan_linear(x, self.spline_weight, None, **options)
+            y = y + F.linear(self.base_activation(x), self.base_weight)
+        self.last_backend = mk.resolve_backend(
+            self.backend, x.device, x.dtype, grid_size=self.grid_size, spline_order=self.spline_order,
+            grid_range=self.grid_range, sizes=mk.CallSizes(math.prod(x.shape[:-1]), self.in_features, self.out_features),
+        )
+        return y
 
     @torch.no_grad()
     def update_grid(self, x: torch.Tensor, margin: float = 0.01) -> None:
@@ -145,6 +149,7 @@ class KANLinear(torch.nn.Module):
 
         self.grid.copy_(grid.T)
         self.grid_is_uniform = False
+        check_knots(self.grid)
         fitted = self.curve2coeff(x, per_edge)
         if self.enable_standalone_scale_spline:
             scaler = self.spline_scaler.unsqueeze(-1)
@@ -173,3 +178,5 @@ def _recheck_uniform_grid(module: KANLinear, incompatible_keys) -> None:
     )
     scale = max(abs(module.grid_range[0]), abs(module.grid_range[1]), 1.0)
     module.grid_is_uniform = bool(torch.allclose(module.grid, uniform, rtol=0.0, atol=1e-6 * scale))
+    if not module.grid_is_uniform:
+        check_knots(module.grid)

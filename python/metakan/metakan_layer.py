@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import torch
 
 import metakan_kernels as mk
-from metakan_kernels.ops import run_kan_linear, run_metakan_linear
 from metakan_kernels.reference import meta_mlp_ref
 
 from .kan_layer import KANLinear
@@ -131,14 +131,21 @@ class MetaKANLinear(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         learner = self.meta_learner
         if isinstance(learner, MetaLearner):
-            y, self.last_backend = run_metakan_linear(
+            y = mk.metakan_linear(
                 x, self.embedding, *self.meta_weights(learner), meta_activation=learner.activation,
                 **self._options(),
             )
-            return y
-        weights = self.generated_weights()
-        coef, base_weight = weights[..., : self.num_bases], weights[..., self.num_bases]
-        y, self.last_backend = run_kan_linear(x, coef, base_weight, **self._options())
+            meta_sizes = (self.embedding_dim, learner.fc1.weight.shape[0])
+        else:
+            weights = self.generated_weights()
+            coef, base_weight = weights[..., : self.num_bases], weights[..., self.num_bases]
+            y = mk.kan_linear(x, coef, base_weight, **self._options())
+            meta_sizes = ()
+        self.last_backend = mk.resolve_backend(
+            self.backend, x.device, x.dtype, grid_size=self.grid_size, spline_order=self.spline_order,
+            grid_range=self.grid_range,
+            sizes=mk.CallSizes(math.prod(x.shape[:-1]), self.in_features, self.out_features, *meta_sizes),
+        )
         return y
 
     @torch.no_grad()

@@ -61,7 +61,7 @@ class Provider:
         meta = (workload.embedding_dim, workload.hidden_dim) if self.family == "metakan" else (0, 0)
         for fan_in, fan_out in _linear_layers(workload):
             sizes = CallSizes(workload.batch, fan_in, fan_out, *meta)
-            reason = backend.unsupported(device, dtype, spec, "relu", sizes)
+            reason = backend.unsupported(device, dtype, spec, sizes)
             if reason is not None:
                 return f"backend {self.backend!r}: {reason}"
         return None

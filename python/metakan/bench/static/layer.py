@@ -41,7 +41,7 @@ class Layer:
         from metakan_kernels.triton.aot import DTYPES, Setting
 
         return Setting(f"G{self.grid_size}k{self.spline_order}d{self.embedding_dim}H{self.hidden_dim}-relu",
-                       self.grid_size, self.spline_order, self.embedding_dim, self.hidden_dim, 0, True, True,
+                       self.grid_size, self.spline_order, self.embedding_dim, self.hidden_dim, "relu", True, True,
                        tuple(DTYPES))
 
     def compulsory_bytes(self, kernel: str, dtype: str, partial_rows: int = 0) -> float:
