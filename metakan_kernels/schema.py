@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+import inspect
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 
@@ -24,6 +25,9 @@ DIMENSIONS = {
 }
 # Dimensions that must be at least 1 (the others may be 0: an empty layer is valid).
 POSITIVE = ("d", "H")
+
+
+_PYTHON_TYPES = {"Tensor": torch.Tensor, "Tensor?": Optional[torch.Tensor], "int": int, "float": float, "bool": bool}
 
 
 class OpSchema(NamedTuple):
@@ -61,6 +65,20 @@ class OpSchema(NamedTuple):
         args = ["Tensor dy", *tensors, *self.options, *NEEDS]
         outputs = ", ".join(["Tensor"] * len(self.backward_tensors))
         return f"({', '.join(args)}) -> ({outputs})"
+
+    def signature(self, direction: str) -> inspect.Signature:
+        """The schema of ``direction`` ("fwd" or "bwd") as an annotated Python signature, from which
+        ``torch.library`` infers the same schema (``triton_op`` reads only this before torch 2.12)."""
+        text = self.forward_schema() if direction == "fwd" else self.backward_schema()
+        args, outputs = text[1:].split(") -> ")
+        parameters = []
+        for arg in args.split(", "):
+            kind, name = arg.split(" ")
+            parameters.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                annotation=_PYTHON_TYPES[kind]))
+        count = outputs.count("Tensor")
+        returns = torch.Tensor if count == 1 and not outputs.startswith("(") else Tuple[(torch.Tensor,) * count]
+        return inspect.Signature(parameters, return_annotation=returns)
 
     def qualname(self, prefix: str, direction: str) -> str:
         """E.g. ``metakan::native_kan_fwd`` for prefix "native", direction "fwd"."""

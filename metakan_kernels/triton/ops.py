@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from torch.library import triton_op
 
-from ..schema import KAN, METAKAN
+from ..schema import KAN, METAKAN, OpSchema
 from . import launch
 
-# Each launcher takes its op's arguments in the schema's order.
+
+def _define(op: OpSchema, direction: str, launcher: Callable) -> None:
+    # triton_op infers the op's schema from the function's signature: the schema table's, as annotations
+    # (the launchers take their op's arguments in that order).
+    def run(*args, **kwargs):
+        return launcher(*args, **kwargs)
+
+    run.__signature__ = op.signature(direction)
+    run.__name__ = launcher.__name__
+    triton_op(op.qualname("triton", direction), run, mutates_args=())
+
+
 for _op, _fwd, _bwd in (
     (KAN, launch.kan_fwd_triton, launch.kan_bwd_triton),
     (METAKAN, launch.metakan_fwd_triton, launch.metakan_bwd_triton),
 ):
-    triton_op(_op.qualname("triton", "fwd"), _fwd, mutates_args=(), schema=_op.forward_schema())
-    triton_op(_op.qualname("triton", "bwd"), _bwd, mutates_args=(), schema=_op.backward_schema())
+    _define(_op, "fwd", _fwd)
+    _define(_op, "bwd", _bwd)
