@@ -68,7 +68,7 @@ class OpSchema(NamedTuple):
 
     def signature(self, direction: str) -> inspect.Signature:
         """The schema of ``direction`` ("fwd" or "bwd") as an annotated Python signature, from which
-        ``torch.library`` infers the same schema (``triton_op`` reads only this before torch 2.12)."""
+        ``torch.library`` infers the same schema (torch 2.10 and 2.11's ``triton_op`` read only this)."""
         text = self.forward_schema() if direction == "fwd" else self.backward_schema()
         args, outputs = text[1:].split(") -> ")
         parameters = []
