@@ -79,6 +79,8 @@ wheel: $(WHEEL)
 
 $(WHEEL): $(CSRC) setup.py pyproject.toml $(shell find metakan_kernels python -name '*.py') | $(NATIVE)
 	rm -f dist/metakan-*.whl
+	@# setuptools packages whatever build/lib holds: no stale _C of an earlier build may ride along
+	rm -rf build/lib.* build/bdist.*
 	@mkdir -p build
 	@echo "building the wheel (log: build/wheel-build.log)"
 	@$(BIN)/python -m pip wheel -v --no-build-isolation --no-deps -w dist . > build/wheel-build.log 2>&1 \

@@ -1,5 +1,6 @@
-// The torch face of the native kernels: the metakan::native_* op schemas, every argument check,
-// the CPU and CUDA implementations (one op, dispatched by device) and the _C Python module.
+// The torch face of the native kernels: the memory-safety checks, the CPU and CUDA implementations of the
+// metakan::native_* ops (one op, dispatched by device; their schemas are defined in Python, in
+// metakan_kernels/schema.py) and the _C Python module.
 //
 // Written against torch's stable ABI only (torch/csrc/stable, torch/headeronly and torch's C shims),
 // restricted to what torch 2.10 offers: one build loads into every torch from 2.10 on. Defining
@@ -370,7 +371,7 @@ void dispatch(const Tensor& x, Body&& body) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The four ops (schemas in metakan_kernels/fused.py).
+// The four ops (schemas in metakan_kernels/schema.py).
 
 // x, the spline and the knots of a call, checked.
 struct Inputs {
@@ -528,22 +529,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> metakan_bwd(
 
 }  // namespace
 
-STABLE_TORCH_LIBRARY_FRAGMENT(metakan, m) {
-  m.def(
-      "native_kan_fwd(Tensor x, Tensor coef, Tensor? coef_scale, Tensor? base_weight, Tensor? grid, int grid_size, "
-      "int spline_order, float lo, float hi) -> Tensor");
-  m.def(
-      "native_kan_bwd(Tensor dy, Tensor x, Tensor coef, Tensor? base_weight, Tensor? grid, int grid_size, "
-      "int spline_order, float lo, float hi, bool need_dx, bool need_dparams) -> (Tensor, Tensor, Tensor)");
-  m.def(
-      "native_metakan_fwd(Tensor x, Tensor embedding, Tensor w1, Tensor b1, Tensor w2, Tensor b2, Tensor? grid, "
-      "int grid_size, int spline_order, float lo, float hi, int activation) -> Tensor");
-  m.def(
-      "native_metakan_bwd(Tensor dy, Tensor x, Tensor embedding, Tensor w1, Tensor b1, Tensor w2, Tensor b2, "
-      "Tensor? grid, int grid_size, int spline_order, float lo, float hi, int activation, bool need_dx, "
-      "bool need_dparams) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
-}
-
+// The ops' schemas are defined once, in Python (metakan_kernels/schema.py), before this module loads; the
+// functions above take their arguments in that order.
 STABLE_TORCH_LIBRARY_IMPL(metakan, CPU, m) {
   m.impl("native_kan_fwd", TORCH_BOX(&kan_fwd));
   m.impl("native_kan_bwd", TORCH_BOX(&kan_bwd));
@@ -562,7 +549,7 @@ STABLE_TORCH_LIBRARY_IMPL(metakan, CUDA, m) {
 
 }  // namespace metakan
 
-// The Python module metakan_kernels._C (Python's limited API): importing it registers the ops above.
+// The Python module metakan_kernels._C (Python's limited API): importing it registers the kernels above.
 PyMODINIT_FUNC PyInit__C(void) {
   static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "metakan's compiled kernels (torch.ops.metakan.native_*)",
                                -1, nullptr};

@@ -8,6 +8,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from .reference import META_ACTIVATIONS
+from .schema import DIMENSIONS, POSITIVE, OpSchema
 from .spec import SplineSpec
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -97,41 +98,37 @@ def check_knots(grid: torch.Tensor) -> None:
     _knots_passed[key] = (weakref.ref(grid, lambda _, key=key: _knots_passed.pop(key, None)), version)
 
 
-def check_kan_args(x, coef, base_weight, grid, spec: SplineSpec, coef_scale=None) -> None:
-    check_tensor("coef", coef, dim=3)
-    out_features, in_features = coef.shape[0], coef.shape[1]
-    check_input(x, in_features)
-    check_shape("coef", coef, (out_features, in_features, spec.num_bases), "(out_features, in_features, grid_size + spline_order)")
-    if base_weight is not None:
-        check_tensor("base_weight", base_weight, dim=2)
-        check_shape("base_weight", base_weight, (out_features, in_features), "(out_features, in_features)")
-    if coef_scale is not None:
-        check_tensor("coef_scale", coef_scale, dim=2)
-        check_shape("coef_scale", coef_scale, (out_features, in_features), "(out_features, in_features)")
-    check_same(x, coef=coef, base_weight=base_weight, coef_scale=coef_scale)
+def _meaning(shape: Tuple[str, ...]) -> str:
+    names = [DIMENSIONS[symbol] for symbol in shape]
+    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+
+
+def check_op_args(op: OpSchema, spec: SplineSpec, grid, **tensors: Optional[torch.Tensor]) -> None:
+    """The tensors of ``op`` (by name) against its schema's shapes, and the knots: a type, then the number
+    of dimensions, then x against the sizes the weights set, then every shape, device and dtype."""
+    sizes = {"K": spec.num_bases, "K+1": spec.num_bases + 1}
+    weights = list(zip(op.tensors[1:], op.shapes[1:]))
+    for declared, shape in weights:
+        name, t = declared.rstrip("?"), tensors[declared.rstrip("?")]
+        if t is None and declared.endswith("?"):
+            continue
+        check_tensor(name, t, dim=len(shape))
+        for symbol, size in zip(shape, t.shape):
+            if symbol in POSITIVE and size < 1:
+                raise ValueError(f"{name} must have {DIMENSIONS[symbol]} >= 1, got shape {_shape(t)}")
+            sizes.setdefault(symbol, size)
+    x = tensors["x"]
+    check_input(x, sizes["I"])
+    for declared, shape in weights:
+        name, t = declared.rstrip("?"), tensors[declared.rstrip("?")]
+        if t is not None:
+            check_shape(name, t, tuple(sizes[symbol] for symbol in shape), _meaning(shape))
+    check_same(x, **{name: t for name, t in tensors.items() if name != "x"})
     check_grid(grid, x, spec)
 
 
-def check_metakan_args(x, embedding, w1, b1, w2, b2, grid, spec: SplineSpec, meta_activation) -> None:
-    check_tensor("embedding", embedding, dim=3)
-    out_features, in_features, embedding_dim = embedding.shape
-    if embedding_dim < 1:
-        raise ValueError(f"embedding must have embedding_dim >= 1, got shape {_shape(embedding)}")
-    check_input(x, in_features)
-    check_tensor("w1", w1, dim=2)
-    hidden = w1.shape[0]
-    if hidden < 1:
-        raise ValueError(f"w1 must have hidden_dim >= 1 rows, got shape {_shape(w1)}")
-    check_shape("w1", w1, (hidden, embedding_dim), "(hidden_dim, embedding_dim)")
-    check_tensor("b1", b1, dim=1)
-    check_shape("b1", b1, (hidden,), "(hidden_dim,)")
-    check_tensor("w2", w2, dim=2)
-    check_shape("w2", w2, (spec.num_bases + 1, hidden), "(grid_size + spline_order + 1, hidden_dim)")
-    check_tensor("b2", b2, dim=1)
-    check_shape("b2", b2, (spec.num_bases + 1,), "(grid_size + spline_order + 1,)")
-    check_same(x, embedding=embedding, w1=w1, b1=b1, w2=w2, b2=b2)
+def check_meta_activation(meta_activation) -> None:
     if meta_activation not in META_ACTIVATIONS:
         raise ValueError(
             f"meta_activation must be one of {sorted(META_ACTIVATIONS)}, got {meta_activation!r}"
         )
-    check_grid(grid, x, spec)

@@ -1,31 +1,20 @@
 """Autograd and dispatch wiring shared by every fused backend (Triton, and the C++/CUDA extension).
 
-A fused backend defines four ops in the ``metakan`` torch.library namespace, named after its prefix
-``P``, and hands their handles to :class:`FusedOps` by name (``torch.ops.metakan.P_kan_fwd.default``, ...)
-in the module that defines or loads them. The ops have these schemas (``torch.library.triton_op`` infers the same from Python annotations):
-
-    P_kan_fwd(Tensor x, Tensor coef, Tensor? coef_scale, Tensor? base_weight, Tensor? grid,
-              int grid_size, int spline_order, float lo, float hi) -> Tensor y
-    P_kan_bwd(Tensor dy, Tensor x, Tensor coef, Tensor? base_weight, Tensor? grid, int grid_size,
-              int spline_order, float lo, float hi, bool need_dx, bool need_dparams)
-              -> (Tensor dx, Tensor dcoef, Tensor dbase_weight)
-    P_metakan_fwd(Tensor x, Tensor embedding, Tensor w1, Tensor b1, Tensor w2, Tensor b2,
-                  Tensor? grid, int grid_size, int spline_order, float lo, float hi,
-                  int activation) -> Tensor y
-    P_metakan_bwd(Tensor dy, Tensor x, Tensor embedding, Tensor w1, Tensor b1, Tensor w2, Tensor b2,
-                  Tensor? grid, int grid_size, int spline_order, float lo, float hi, int activation,
-                  bool need_dx, bool need_dparams)
-                  -> (Tensor dx, Tensor dembedding, Tensor dw1, Tensor db1, Tensor dw2, Tensor db2)
+A fused backend ``P`` has four ops in the ``metakan`` torch.library namespace, one forward and one
+backward per layer op, with the schemas of :mod:`metakan_kernels.schema` (``P_kan_fwd``,
+``P_kan_bwd``, ``P_metakan_fwd``, ``P_metakan_bwd``). The module that defines or loads them hands their
+handles to :class:`FusedOps` (``torch.ops.metakan.native_kan_fwd.default``, ...), then calls
+:func:`register_fakes` (unless its ops trace themselves, as ``triton_op`` does) and
+:func:`register_autograd`, which derive from the same schemas.
 
 Contract: x is (B, I) with B, I, O >= 1; every tensor is contiguous and of x's dtype, except ``grid``
 (None for the uniform grid, else (I, G + 2k + 1) knots in float32, float64 when x is float64);
-``activation`` is a code of :data:`metakan_kernels.limits.ACTIVATION_CODES`. ``coef_scale`` (O, I), when given, multiplies
-each edge's coefficients: the forward op forms ``coef * coef_scale[..., None]`` while it runs; the
-backward op takes that product (formed again by the autograd below), so that it is never kept.
-y is (B, O) in x's dtype. A backward returns
-the gradients of the inputs in the order above, in their dtypes, and an empty (0,) tensor for every
-gradient it was not asked for (``need_dx`` covers dx, ``need_dparams`` all the others; a missing
-``base_weight`` has an empty gradient).
+``activation`` is a code of :data:`metakan_kernels.limits.ACTIVATION_CODES`. ``coef_scale`` (O, I), when
+given, multiplies each edge's coefficients: the forward op forms ``coef * coef_scale[..., None]`` while
+it runs; the backward op takes that product (formed again by the autograd below), so that it is never
+kept. y is (B, O) in x's dtype. A backward returns the gradients of its tensor inputs in their order
+and dtypes, and an empty (0,) tensor for every gradient it was not asked for (``need_dx`` covers dx,
+``need_dparams`` all the others; a missing ``base_weight`` has an empty gradient).
 
 :func:`register_autograd` attaches the backward to the forward ops: it calls the fused backward op,
 except when the backward itself must be differentiable (``create_graph=True``, as in PINNs), where
@@ -51,6 +40,7 @@ from .limits import (
     MAX_NUM_BASES,
     TRITON_MIN_SPLINE_ORDER,
 )
+from .schema import KAN, METAKAN, OpSchema
 from .spec import SplineSpec
 
 
@@ -79,91 +69,78 @@ class FusedOps(NamedTuple):
     metakan_fwd: torch._ops.OpOverload
     metakan_bwd: torch._ops.OpOverload
 
+    def pairs(self):
+        """(schema, forward op, backward op) of each layer op, in :data:`schema.OPS` order."""
+        return ((KAN, self.kan_fwd, self.kan_bwd), (METAKAN, self.metakan_fwd, self.metakan_bwd))
 
-def _empty_like_nothing(like: torch.Tensor) -> torch.Tensor:
-    return like.new_empty(_EMPTY)
+
+def _fake_forward(x, weight, *rest):
+    # y (B, O): O leads the op's second tensor (coef, embedding)
+    return x.new_empty(x.shape[0], weight.shape[0])
+
+
+def _fake_backward(op: OpSchema):
+    count = len(op.backward_tensors)
+
+    def fake(dy, *args):
+        (x, *params), (need_dx, need_dparams) = args[:count], args[-2:]
+        dx = torch.empty_like(x) if need_dx else x.new_empty(_EMPTY)
+        wanted = (need_dparams and p is not None for p in params)
+        return (dx, *(torch.empty_like(p) if want else x.new_empty(_EMPTY) for p, want in zip(params, wanted)))
+
+    return fake
 
 
 def register_fakes(ops: FusedOps) -> None:
     """Shape-only implementations of the four ops, for torch.compile and meta tensors."""
-
-    def kan_fwd(x, coef, coef_scale, base_weight, grid, grid_size, spline_order, lo, hi):
-        return x.new_empty(x.shape[0], coef.shape[0])
-
-    def kan_bwd(dy, x, coef, base_weight, grid, grid_size, spline_order, lo, hi, need_dx, need_dparams):
-        dx = torch.empty_like(x) if need_dx else _empty_like_nothing(x)
-        dcoef = torch.empty_like(coef) if need_dparams else _empty_like_nothing(coef)
-        has_base = need_dparams and base_weight is not None
-        dbase = torch.empty_like(base_weight) if has_base else _empty_like_nothing(coef)
-        return dx, dcoef, dbase
-
-    def metakan_fwd(x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order, lo, hi, activation):
-        return x.new_empty(x.shape[0], embedding.shape[0])
-
-    def metakan_bwd(dy, x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order, lo, hi, activation,
-                    need_dx, need_dparams):
-        dx = torch.empty_like(x) if need_dx else _empty_like_nothing(x)
-        params = (embedding, w1, b1, w2, b2)
-        return (dx, *(torch.empty_like(p) if need_dparams else _empty_like_nothing(p) for p in params))
-
-    for op, fake in zip(ops, (kan_fwd, kan_bwd, metakan_fwd, metakan_bwd)):
-        torch.library.register_fake(op, fake)
+    for op, fwd, bwd in ops.pairs():
+        torch.library.register_fake(fwd, _fake_forward)
+        torch.library.register_fake(bwd, _fake_backward(op))
 
 
-def _kan_setup(ctx, inputs, output):
-    x, coef, coef_scale, base_weight, grid, *spline = inputs
-    ctx.save_for_backward(x, coef, coef_scale, base_weight, grid)
-    ctx.spline = spline
+def _setup(op: OpSchema, ctx, inputs, output):
+    count = len(op.tensors)
+    ctx.save_for_backward(*inputs[: count + 1])  # the tensors, then the knots (options start with grid)
+    ctx.options = inputs[count + 1:]
 
 
-def _kan_backward(ops: FusedOps, ctx, dy):
-    x, coef, coef_scale, base_weight, grid = ctx.saved_tensors
-    grid_size, spline_order, lo, hi = ctx.spline
-    needs = ctx.needs_input_grad[:4]  # x, coef, coef_scale, base_weight
-    if torch.is_grad_enabled():
-        spec = SplineSpec(grid_size, spline_order, lo, hi)
-        knots = knots_or_uniform(x, spec, grid)
-        grads = _differentiable_grads(
-            lambda: reference.kan_linear_ref(x, coef, base_weight, knots, spline_order, coef_scale),
-            (x, coef, coef_scale, base_weight), needs, dy,
-        )
-        return (*_keep(grads, needs), None, None, None, None, None)
+def _reference_forward(op: OpSchema, tensors, grid, options):
+    """The reference op on a fused op's arguments (its tensors in ``op.tensors`` order)."""
+    grid_size, spline_order, lo, hi, *rest = options
+    x = tensors[0]
+    knots = knots_or_uniform(x, SplineSpec(grid_size, spline_order, lo, hi), grid)
+    if op is KAN:
+        _, coef, coef_scale, base_weight = tensors
+        return reference.kan_linear_ref(x, coef, base_weight, knots, spline_order, coef_scale)
+    return reference.metakan_linear_ref(*tensors, knots, spline_order, ACTIVATIONS[rest[0]])
+
+
+def _fused_grads(op: OpSchema, bwd, tensors, grid, options, needs, dy):
+    """Gradients of every tensor through the backward op (None where not needed)."""
+    need_dx, need_dparams = needs[0], any(needs[1:])
+    if op is not KAN:
+        return bwd(dy.contiguous(), *tensors, grid, *options, need_dx, need_dparams)
+    x, coef, coef_scale, base_weight = tensors
     if coef_scale is None:
-        grads = ops.kan_bwd(dy.contiguous(), x, coef, base_weight, grid, grid_size, spline_order, lo, hi,
-                            needs[0], any(needs[1:]))
-        return (*_keep((grads[0], grads[1], None, grads[2]), needs), None, None, None, None, None)
+        dx, dcoef, dbase = bwd(dy.contiguous(), x, coef, base_weight, grid, *options, need_dx, need_dparams)
+        return dx, dcoef, None, dbase
     # The product lives only through the backward op; the factors' gradients then reuse its gradient
     # (no further O*I*K temporaries: a batched dot for dscale, in place for dcoef).
-    dx, dscaled, dbase = ops.kan_bwd(dy.contiguous(), x, coef * coef_scale.unsqueeze(-1), base_weight, grid,
-                                     grid_size, spline_order, lo, hi, needs[0], any(needs[1:]))
+    dx, dscaled, dbase = bwd(dy.contiguous(), x, coef * coef_scale.unsqueeze(-1), base_weight, grid, *options,
+                             need_dx, need_dparams)
     dscale = torch.einsum("oik,oik->oi", dscaled, coef) if needs[2] else None
     dcoef = dscaled.mul_(coef_scale.unsqueeze(-1)) if needs[1] else None
-    return (*_keep((dx, dcoef, dscale, dbase), needs), None, None, None, None, None)
+    return dx, dcoef, dscale, dbase
 
 
-def _metakan_setup(ctx, inputs, output):
-    x, embedding, w1, b1, w2, b2, grid, *rest = inputs
-    ctx.save_for_backward(x, embedding, w1, b1, w2, b2, grid)
-    ctx.rest = rest
-
-
-def _metakan_backward(ops: FusedOps, ctx, dy):
-    x, embedding, w1, b1, w2, b2, grid = ctx.saved_tensors
-    grid_size, spline_order, lo, hi, activation = ctx.rest
-    needs = ctx.needs_input_grad[:6]
+def _backward(op: OpSchema, bwd, ctx, dy):
+    *tensors, grid = ctx.saved_tensors
+    needs = ctx.needs_input_grad[: len(tensors)]
     if torch.is_grad_enabled():
-        spec = SplineSpec(grid_size, spline_order, lo, hi)
-        name = ACTIVATIONS[activation]
-        grads = _differentiable_grads(
-            lambda: reference.metakan_linear_ref(
-                x, embedding, w1, b1, w2, b2, knots_or_uniform(x, spec, grid), spline_order, name
-            ),
-            (x, embedding, w1, b1, w2, b2), needs, dy,
-        )
+        grads = _differentiable_grads(lambda: _reference_forward(op, tensors, grid, ctx.options), tensors, needs, dy)
     else:
-        grads = ops.metakan_bwd(dy.contiguous(), x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order,
-                                lo, hi, activation, needs[0], any(needs[1:]))
-    return (*_keep(grads, needs), None, None, None, None, None, None)
+        grads = _fused_grads(op, bwd, tensors, grid, ctx.options, needs, dy)
+    return (*_keep(grads, needs), None, *(None for _ in ctx.options))
 
 
 def _differentiable_grads(forward, inputs: Sequence[Optional[torch.Tensor]], needs, dy):
@@ -181,8 +158,8 @@ def _keep(grads, needs):
 
 def register_autograd(ops: FusedOps) -> None:
     """Attach the shared backward to ``ops``' two forward ops."""
-    torch.library.register_autograd(ops.kan_fwd, partial(_kan_backward, ops), setup_context=_kan_setup)
-    torch.library.register_autograd(ops.metakan_fwd, partial(_metakan_backward, ops), setup_context=_metakan_setup)
+    for op, fwd, bwd in ops.pairs():
+        torch.library.register_autograd(fwd, partial(_backward, op, bwd), setup_context=partial(_setup, op))
 
 
 def _widen(*tensors: Optional[torch.Tensor]) -> tuple:

@@ -1,7 +1,8 @@
 """Backends of the compiled extension ``metakan_kernels._C``: fused C++/OpenMP ("cpu") and CUDA ("cuda") kernels.
 
-The extension defines the ``metakan::native_*`` ops (one op per pass, dispatched by device); this module
-adds their fake implementations and the shared autograd wiring of :mod:`metakan_kernels.fused`.
+This module defines the ``metakan::native_*`` ops from :mod:`metakan_kernels.schema`, loads the extension,
+which registers their CPU and CUDA kernels, and adds the fakes and the shared autograd wiring of
+:mod:`metakan_kernels.fused`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from typing import Optional
 
 import torch
 
-from . import fused
+from . import fused, schema
 from .limits import INT32_MAX, INT64_MAX
 
+schema.define("native")
 try:
     from . import _C
 except ImportError as err:

@@ -8,7 +8,8 @@ from typing import Optional, Sequence
 import torch
 
 from .backends import CallSizes, select_backend
-from .checks import check_kan_args, check_metakan_args
+from .checks import check_meta_activation, check_op_args
+from .schema import KAN, METAKAN
 from .spec import make_spec
 
 
@@ -60,7 +61,7 @@ def kan_linear(
     """
     spec = make_spec(grid_size, spline_order, grid_range)
     x, coef, base_weight, coef_scale = _autocast(x, coef, base_weight, coef_scale)
-    check_kan_args(x, coef, base_weight, grid, spec, coef_scale)
+    check_op_args(KAN, spec, grid, x=x, coef=coef, coef_scale=coef_scale, base_weight=base_weight)
     x2 = _flatten(x)
     sizes = CallSizes(x2.shape[0], x2.shape[1], coef.shape[0])
     impl = select_backend(backend, x.device, x.dtype, spec, sizes)
@@ -100,7 +101,8 @@ def metakan_linear(
     """
     spec = make_spec(grid_size, spline_order, grid_range)
     x, embedding, w1, b1, w2, b2 = _autocast(x, embedding, w1, b1, w2, b2)
-    check_metakan_args(x, embedding, w1, b1, w2, b2, grid, spec, meta_activation)
+    check_op_args(METAKAN, spec, grid, x=x, embedding=embedding, w1=w1, b1=b1, w2=w2, b2=b2)
+    check_meta_activation(meta_activation)
     x2 = _flatten(x)
     sizes = CallSizes(x2.shape[0], x2.shape[1], embedding.shape[0], embedding.shape[2], w1.shape[0])
     impl = select_backend(backend, x.device, x.dtype, spec, sizes)

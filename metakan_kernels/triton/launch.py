@@ -180,11 +180,12 @@ def _nothing(like: torch.Tensor) -> torch.Tensor:
     return like.new_empty(0)
 
 
-def kan_fwd_triton(x, coef, base_weight, grid, grid_size, spline_order, lo, hi):
-    """y [B, O] = kan_linear(x [B, I], coef [O, I, K], base_weight [O, I] or None)."""
+def kan_fwd_triton(x, coef, coef_scale, base_weight, grid, grid_size, spline_order, lo, hi):
+    """y [B, O] = kan_linear(x [B, I], coef [O, I, K], coef_scale [O, I] or None, base_weight [O, I] or None)."""
     y = x.new_empty(x.shape[0], coef.shape[0])
     spline = spline_settings(x, grid, grid_size, spline_order, lo, hi)
-    _run(fwd_launches(x, y, spline, kan_weights(coef, base_weight, spline)))
+    scaled = coef if coef_scale is None else coef * coef_scale.unsqueeze(-1)
+    _run(fwd_launches(x, y, spline, kan_weights(scaled, base_weight, spline)))
     return y
 
 

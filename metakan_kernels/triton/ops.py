@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable
 
-import torch
 from torch.library import triton_op
 
+from ..schema import KAN, METAKAN, OpSchema
 from . import launch
 
-Tensor = torch.Tensor
+
+def _define(op: OpSchema, direction: str, launcher: Callable) -> None:
+    # triton_op infers the op's schema from the function's signature: the schema table's, as annotations
+    # (the launchers take their op's arguments in that order).
+    def run(*args, **kwargs):
+        return launcher(*args, **kwargs)
+
+    run.__signature__ = op.signature(direction)
+    run.__name__ = launcher.__name__
+    triton_op(op.qualname("triton", direction), run, mutates_args=())
 
 
-@triton_op("metakan::triton_kan_fwd", mutates_args=())
-def triton_kan_fwd(x: Tensor, coef: Tensor, coef_scale: Optional[Tensor], base_weight: Optional[Tensor],
-                   grid: Optional[Tensor], grid_size: int, spline_order: int, lo: float, hi: float) -> Tensor:
-    scaled = coef if coef_scale is None else coef * coef_scale.unsqueeze(-1)
-    return launch.kan_fwd_triton(x, scaled, base_weight, grid, grid_size, spline_order, lo, hi)
-
-
-@triton_op("metakan::triton_kan_bwd", mutates_args=())
-def triton_kan_bwd(dy: Tensor, x: Tensor, coef: Tensor, base_weight: Optional[Tensor], grid: Optional[Tensor],
-                   grid_size: int, spline_order: int, lo: float, hi: float, need_dx: bool,
-                   need_dparams: bool) -> tuple[Tensor, Tensor, Tensor]:
-    return launch.kan_bwd_triton(dy, x, coef, base_weight, grid, grid_size, spline_order, lo, hi, need_dx,
-                                 need_dparams)
-
-
-@triton_op("metakan::triton_metakan_fwd", mutates_args=())
-def triton_metakan_fwd(x: Tensor, embedding: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,
-                       grid: Optional[Tensor], grid_size: int, spline_order: int, lo: float, hi: float,
-                       activation: int) -> Tensor:
-    return launch.metakan_fwd_triton(x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order, lo, hi, activation)
-
-
-@triton_op("metakan::triton_metakan_bwd", mutates_args=())
-def triton_metakan_bwd(dy: Tensor, x: Tensor, embedding: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor,
-                       grid: Optional[Tensor], grid_size: int, spline_order: int, lo: float, hi: float,
-                       activation: int, need_dx: bool, need_dparams: bool
-                       ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return launch.metakan_bwd_triton(dy, x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order, lo, hi,
-                                     activation, need_dx, need_dparams)
+for _op, _fwd, _bwd in (
+    (KAN, launch.kan_fwd_triton, launch.kan_bwd_triton),
+    (METAKAN, launch.metakan_fwd_triton, launch.metakan_bwd_triton),
+):
+    _define(_op, "fwd", _fwd)
+    _define(_op, "bwd", _bwd)

@@ -20,6 +20,7 @@ from metakan_kernels.fused import (
     register_autograd,
     register_fakes,
 )
+from metakan_kernels.schema import define
 from metakan_kernels.spec import make_spec
 
 from helpers import assert_close
@@ -47,35 +48,32 @@ def _grads(y_fn, inputs, dy, needs):
         return pool.submit(compute).result()
 
 
-@torch.library.custom_op("metakan::wiringtest_kan_fwd", mutates_args=())
-def kan_fwd(x: torch.Tensor, coef: torch.Tensor, coef_scale: torch.Tensor | None, base_weight: torch.Tensor | None,
-            grid: torch.Tensor | None, grid_size: int, spline_order: int, lo: float, hi: float) -> torch.Tensor:
+# The four ops, defined from the schema table as every backend's are, with reference math as kernels.
+define("wiringtest")
+
+
+@torch.library.impl("metakan::wiringtest_kan_fwd", "cpu")
+def kan_fwd(x, coef, coef_scale, base_weight, grid, grid_size, spline_order, lo, hi):
     knots = _knots(x, grid, grid_size, spline_order, lo, hi)
     return reference.kan_linear_ref(x, coef, base_weight, knots, spline_order, coef_scale)
 
 
-@torch.library.custom_op("metakan::wiringtest_kan_bwd", mutates_args=())
-def kan_bwd(dy: torch.Tensor, x: torch.Tensor, coef: torch.Tensor, base_weight: torch.Tensor | None,
-            grid: torch.Tensor | None, grid_size: int, spline_order: int, lo: float, hi: float, need_dx: bool,
-            need_dparams: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@torch.library.impl("metakan::wiringtest_kan_bwd", "cpu")
+def kan_bwd(dy, x, coef, base_weight, grid, grid_size, spline_order, lo, hi, need_dx, need_dparams):
     knots = _knots(x, grid, grid_size, spline_order, lo, hi)
     fn = lambda x, c, w: reference.kan_linear_ref(x, c, w, knots, spline_order)  # noqa: E731
     return tuple(_grads(fn, (x, coef, base_weight), dy, (need_dx, need_dparams, need_dparams)))
 
 
-@torch.library.custom_op("metakan::wiringtest_metakan_fwd", mutates_args=())
-def metakan_fwd(x: torch.Tensor, embedding: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
-                b2: torch.Tensor, grid: torch.Tensor | None, grid_size: int, spline_order: int, lo: float,
-                hi: float, activation: int) -> torch.Tensor:
+@torch.library.impl("metakan::wiringtest_metakan_fwd", "cpu")
+def metakan_fwd(x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order, lo, hi, activation):
     knots = _knots(x, grid, grid_size, spline_order, lo, hi)
     return reference.metakan_linear_ref(x, embedding, w1, b1, w2, b2, knots, spline_order, NAMES[activation])
 
 
-@torch.library.custom_op("metakan::wiringtest_metakan_bwd", mutates_args=())
-def metakan_bwd(dy: torch.Tensor, x: torch.Tensor, embedding: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor,
-                w2: torch.Tensor, b2: torch.Tensor, grid: torch.Tensor | None, grid_size: int, spline_order: int,
-                lo: float, hi: float, activation: int, need_dx: bool, need_dparams: bool
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+@torch.library.impl("metakan::wiringtest_metakan_bwd", "cpu")
+def metakan_bwd(dy, x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order, lo, hi, activation, need_dx,
+                need_dparams):
     knots = _knots(x, grid, grid_size, spline_order, lo, hi)
     fn = lambda *a: reference.metakan_linear_ref(*a, knots, spline_order, NAMES[activation])  # noqa: E731
     return tuple(_grads(fn, (x, embedding, w1, b1, w2, b2), dy, (need_dx,) + (need_dparams,) * 5))
