@@ -74,7 +74,7 @@ $(NATIVE): $(CSRC) setup.py | $(STAMP)
 
 # dist/metakan-<version>-cp310-abi3-linux_x86_64.whl with the compiled _C inside (the objects of
 # $(NATIVE), linked again): one wheel for every torch >= 2.10 and CPython >= 3.10 (csrc/README.md).
-# tests/test_wheel.py installs it next to torch 2.10 and 2.11, in venvs it makes once under build/torch-envs.
+# tests/build/test_wheel.py installs it next to torch 2.10 and 2.11, in venvs it makes once under build/torch-envs.
 wheel: $(WHEEL)
 
 $(WHEEL): $(CSRC) setup.py pyproject.toml $(shell find metakan_kernels python -name '*.py') | $(NATIVE)

@@ -3,8 +3,8 @@
 # environment, the machine's own python3 with torch, triton, nvcc and pytest. Three stages:
 #   build  metakan_kernels._C in place, its CUDA kernels for this GPU's architecture only, printing
 #          each kernel's registers and spills (a spill fails the stage)
-#   tests  the GPU tests: pytest -m gpu over the test files that have them (Triton's compiled
-#          kernels, the CUDA backend, the benchmark harness on CUDA), in parallel if pytest-xdist is there
+#   tests  the GPU tests: pytest -m gpu over tests/ (every op test's CUDA targets: Triton's compiled
+#          kernels, the CUDA backend; the benchmark harness on CUDA), in parallel if pytest-xdist is there
 #   bench  metakan bench --device cuda --preset gpu-check in float32, then bfloat16: one layer at
 #          B=65536, I=O=1024, G=5, k=3, d=1, H=32, cuda vs triton vs reference (and mlp): forward,
 #          backward, forward+backward and step time, peak memory, bytes kept for backward
@@ -94,15 +94,14 @@ assert 'cuda' in b, 'the cuda backend is not available after the build'"
 }
 
 tests() {
-    local files parallel=()
-    mapfile -t files < <(grep -l "pytest.mark.gpu" tests/test_*.py)
+    local parallel=()
     if "$PYTHON" -c "import xdist" 2> /dev/null; then
         parallel=(-n 8)  # Triton compiles each kernel in the test's process: 8 processes compile side by side
     fi
-    echo "pytest -m gpu ${parallel[*]} ${files[*]}"
+    echo "pytest -m gpu ${parallel[*]} tests"
     # -p no:cacheprovider: nothing written into the tree's .pytest_cache
     timeout -k 10 "$TESTS_S" "$PYTHON" -m pytest -m gpu -p no:cacheprovider -q ${parallel[@]+"${parallel[@]}"} \
-        "${files[@]}" 2>&1 | tee "$OUT/tests.log"
+        tests 2>&1 | tee "$OUT/tests.log"
     local rc=${PIPESTATUS[0]}
     [ "$rc" -ne 124 ] || echo "the tests ran past $TESTS_S s"
     return "$rc"

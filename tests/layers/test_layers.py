@@ -11,7 +11,9 @@ import metakan
 from metakan import KAN, KANLinear, MetaKAN, MetaKANLinear, MetaLearner, cluster_layers, param_groups
 from metakan_kernels import checks
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "efficient_kan_golden.json").read_text())
+from op_cases import target_params
+
+GOLDEN = json.loads((Path(__file__).parents[1] / "data" / "efficient_kan_golden.json").read_text())
 
 
 def golden_state(case):
@@ -229,3 +231,20 @@ def test_order_zero_layer_fits_its_initial_noise_and_runs_on_every_backend():
         torch.testing.assert_close(grad, outputs["reference"][1], atol=1e-5, rtol=1e-5, msg=backend)
     assert KAN([3, 4, 1], spline_order=0)(x).shape == (16, 1)
     assert MetaKANLinear(3, 2, spline_order=0)(x).shape == (16, 2)
+
+
+@pytest.mark.parametrize("target", target_params())
+def test_layers_report_their_backend(target):
+    layer = MetaKANLinear(5, 3, hidden_dim=8, backend=target.backend).to(target.device)
+    layer(torch.randn(4, 5, device=target.device)).sum().backward()
+    assert layer.last_backend == target.backend and layer.embedding.grad is not None
+    kan = KANLinear(5, 3, backend=target.backend).to(target.device)
+    kan(torch.randn(2, 5, device=target.device))
+    assert kan.last_backend == target.backend
+
+
+@pytest.mark.gpu
+def test_auto_picks_triton_on_cuda():
+    layer = MetaKANLinear(8, 4).cuda()
+    layer(torch.randn(3, 8, device="cuda"))
+    assert layer.last_backend == "triton"

@@ -1,13 +1,18 @@
 """torch.autocast: layers run in the low-precision dtype, parameters and their gradients stay float32,
-and every CPU backend's error against a float32 reference stays within 2x plain PyTorch's + atol."""
+and every backend's error against a float32 reference stays within 2x plain PyTorch's + atol."""
 
 import pytest
 import torch
 
 import metakan
-import metakan_kernels as mk
 
-CPU_BACKENDS = [name for name in ("reference", "cpu") if name in mk.available_backends()]
+from op_cases import target_params
+
+# On CPU, bfloat16 (the dtype CPU autocast defaults to) with the compiled backends; on CUDA both low dtypes.
+TARGET_DTYPES = ([pytest.param(*p.values, torch.bfloat16, id=f"{p.id}-bfloat16", marks=p.marks)
+                  for p in target_params(backends=("reference", "cpu")) if p.values[0].device == "cpu"]
+                 + [pytest.param(*p.values, dtype, id=f"{p.id}-{str(dtype)[6:]}", marks=p.marks)
+                    for p in target_params() if p.values[0].device == "cuda" for dtype in (torch.float16, torch.bfloat16)])
 ATOL = 1e-2
 
 
@@ -46,15 +51,7 @@ def _check_autocast(kind, backend, device, dtype):
         assert _error(got, exact) <= 2 * _error(plain_grad, exact) + ATOL * scale, name
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("kind", ["kan", "metakan"])
-def test_bfloat16_autocast_within_tolerance(kind, backend):
-    _check_autocast(kind, backend, "cpu", torch.bfloat16)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("backend", ["reference", "triton", "cuda"])
-@pytest.mark.parametrize("kind", ["kan", "metakan"])
-def test_cuda_autocast_within_tolerance(kind, backend, dtype):
-    _check_autocast(kind, backend, "cuda", dtype)
+@pytest.mark.parametrize("target, dtype", TARGET_DTYPES)
+def test_autocast_within_tolerance(target, dtype, kind):
+    _check_autocast(kind, target.backend, target.device, dtype)

@@ -25,6 +25,16 @@ def textbook_basis(knots, j, order, x):
     return left + right
 
 
+def textbook_derivative(knots, j, order, x):
+    """d/dx of one basis from the two of order - 1 (on a knot: the derivative from the right, as the
+    half-open intervals give)."""
+    if order == 0:
+        return 0.0
+    left = textbook_basis(knots, j, order - 1, x) / (knots[j + order] - knots[j])
+    right = textbook_basis(knots, j + 1, order - 1, x) / (knots[j + order + 1] - knots[j + 1])
+    return order * (left - right)
+
+
 def random_knots(in_features, grid_size, order, dtype=torch.float64):
     """Strictly increasing, non-uniform knots per feature."""
     gaps = torch.rand(in_features, grid_size + 2 * order, dtype=dtype) + 0.2
@@ -46,6 +56,28 @@ def test_bases_match_textbook_recursion(order, uniform):
             row = knots[i].tolist()
             expected = [textbook_basis(row, j, order, x[b, i].item()) for j in range(grid_size + order)]
             torch.testing.assert_close(bases[b, i], torch.tensor(expected, dtype=torch.float64), atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("order", range(6))
+@pytest.mark.parametrize("uniform", [True, False])
+def test_bases_and_derivatives_on_every_knot_match_textbook(order, uniform):
+    """x exactly on each knot t_0 .. t_{G+2k} (interior knots, the grid's ends lo and hi, the outermost
+    knots): which half-open interval holds a knot decides the values there, and the derivatives."""
+    grid_size, in_features = 4, 3
+    knots = uniform_knots(in_features, grid_size, order, dtype=torch.float64) if uniform else random_knots(in_features, grid_size, order)
+    x = knots.T.clone().requires_grad_()  # row r: every feature on its knot t_r
+    bases = b_spline_bases(x, knots, order)
+    slopes = torch.stack([torch.autograd.grad(bases[..., m].sum(), x, retain_graph=True)[0]
+                          for m in range(grid_size + order)], dim=-1)
+    for r in range(x.shape[0]):
+        for i in range(in_features):
+            row, at = knots[i].tolist(), x[r, i].item()
+            expected = [textbook_basis(row, j, order, at) for j in range(grid_size + order)]
+            torch.testing.assert_close(bases[r, i], torch.tensor(expected, dtype=torch.float64), atol=1e-12, rtol=1e-12,
+                                       msg=lambda m: f"bases on knot {r} of feature {i}: {m}")
+            expected = [textbook_derivative(row, j, order, at) for j in range(grid_size + order)]
+            torch.testing.assert_close(slopes[r, i], torch.tensor(expected, dtype=torch.float64), atol=1e-10, rtol=1e-10,
+                                       msg=lambda m: f"derivatives on knot {r} of feature {i}: {m}")
 
 
 @pytest.mark.parametrize("order", range(6))

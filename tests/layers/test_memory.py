@@ -4,7 +4,9 @@ import pytest
 import torch
 
 import metakan
-from metakan.memory import peak_step_bytes, saved_bytes
+from metakan.memory import peak_step_bytes, saved_bytes, saved_tensors
+
+from op_cases import inputs_outside, target_params
 
 
 def test_peak_counts_what_is_alive_at_once():
@@ -66,3 +68,13 @@ def test_fused_step_does_not_hold_the_bases(kind):
         peaks[backend] = peak_step_bytes(step, [*layer.parameters(), *layer.buffers(), x])
         assert peaks[backend] >= saved_bytes(lambda: layer(x), exclude=[x, *layer.parameters()])
     assert peaks["reference"] - peaks["cpu"] >= batch * width * num_bases * 4
+
+
+@pytest.mark.parametrize("target", target_params(reference=False))
+def test_kan_layer_keeps_only_its_input_and_parameters(target):
+    """KANLinear hands spline_weight and spline_scaler to the op as factors: their product is not kept."""
+    layer = metakan.KANLinear(48, 32, backend=target.backend).to(target.device)
+    x = inputs_outside((64, 48), torch.float32, target.device)
+    _, saved = saved_tensors(lambda: layer(x))
+    known = {t.untyped_storage().data_ptr() for t in (x, *layer.parameters(), *layer.buffers())}
+    assert [tuple(t.shape) for t in saved if t.untyped_storage().data_ptr() not in known] == []

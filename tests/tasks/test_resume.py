@@ -17,7 +17,7 @@ import torch
 from metakan.cli import main
 from metakan.tasks import resume
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "symbolic-lbfgs": ["symbolic", "--hidden", "3", "--n-train", "64", "--n-test", "64", "--epochs", "4"],
     "symbolic-adam": ["symbolic", "--hidden", "3", "--n-train", "64", "--n-test", "64", "--epochs", "4",

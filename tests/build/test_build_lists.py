@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUILD_LISTS = runpy.run_path(str(ROOT / "setup.py"), run_name="metakan_setup")["read_build_lists"]
 
 
