@@ -8,7 +8,10 @@ from metakan_kernels import META_ACTIVATIONS
 from metakan_kernels.reference import meta_mlp_ref
 
 INITS = ("default", "paper")
-# Spline coefficients start at this fraction of the base weight's spread (efficient-kan's start small).
+# The base weight's spread at init, in units of efficient-kan's (1/sqrt(3 I), the layer's edge_scale):
+# twice it, so that a layer shrinks its input's spread about half as much (docs/init.md, "Depth").
+BASE_GAIN = 2.0
+# Spline coefficients start at this fraction of efficient-kan's base spread (efficient-kan's start small).
 SPLINE_FRACTION = 0.1
 # Standard-normal inputs through which the default init measures the generated weights' statistics.
 INIT_SAMPLES = 4096
@@ -28,8 +31,8 @@ class MetaLearner(torch.nn.Module):
 
     ``init="paper"``: Xavier-normal weights and zero biases, as in the MetaKAN paper's code.
     ``init="default"``: a unit-scale, centred generator. For standard-normal inputs ``u`` its base
-    weight output has mean 0 and standard deviation 1 and its spline outputs mean 0 and standard
-    deviation :data:`SPLINE_FRACTION`, measured on :data:`INIT_SAMPLES` draws (a
+    weight output has mean 0 and standard deviation :data:`BASE_GAIN` and its spline outputs mean 0
+    and standard deviation :data:`SPLINE_FRACTION`, measured on :data:`INIT_SAMPLES` draws (a
     :class:`~metakan.MetaKANLinear` then scales inputs and outputs per layer; see docs/init.md).
     """
 
@@ -66,7 +69,7 @@ class MetaLearner(torch.nn.Module):
             hidden = META_ACTIVATIONS[self.activation](self.fc1(inputs))
             spread = (hidden - hidden.mean(0)) @ self.fc2.weight.T
             target = torch.full((self.num_bases + 1,), SPLINE_FRACTION, dtype=spread.dtype)
-            target[-1] = 1.0
+            target[-1] = BASE_GAIN
             self.fc2.weight.mul_((target / spread.std(0).clamp_min(1e-12)).unsqueeze(1))
             # Centred: the generated weights have mean zero over the edges of a layer.
             self.fc2.bias.copy_(-(hidden.mean(0) @ self.fc2.weight.T))

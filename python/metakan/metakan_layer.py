@@ -27,7 +27,8 @@ class MetaKANLinear(torch.nn.Module):
     backends generate the coefficients inside the kernel; ``last_backend`` says which one ran.
 
     ``init="default"`` makes the generated weights start with the statistics of an efficient-kan
-    layer at any width, depth and meta-learner size, and keep learning at a KAN's pace under a plain
+    layer (base weights at twice its spread, independent across edges and centred) at any width, depth
+    and meta-learner size, and keep learning at a KAN's pace under a plain
     ``Adam(model.parameters())``: embeddings drawn with standard deviation
     ``edge_scale = 1/sqrt(3 * in_features)``, and the layer computes
     ``w = edge_scale * meta_learner(embedding / edge_scale)`` (the two fixed factors are folded into

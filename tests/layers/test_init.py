@@ -10,6 +10,7 @@ import metakan
 import metakan_kernels as mk
 from metakan import MetaKAN, MetaKANLinear, MetaLearner
 from metakan.memory import saved_bytes
+from metakan.meta_learner import BASE_GAIN, SPLINE_FRACTION
 
 from helpers import assert_close
 
@@ -27,8 +28,9 @@ def _base_and_spline(layer):
     (16, 64, 1, 16), (128, 128, 1, 32), (512, 64, 3, 16), (2, 300, 2, 64),
 ])
 def test_default_init_has_efficient_kan_statistics(in_features, out_features, embedding_dim, hidden_dim, activation):
-    """Base weights: mean ~0 and spread 1/sqrt(3 in) (efficient-kan's kaiming-uniform) over the layer's
-    edges; spline coefficients a tenth of that; edges independent (the paper's init fails each of these)."""
+    """Base weights: mean ~0 and spread BASE_GAIN times 1/sqrt(3 in) (efficient-kan's kaiming-uniform)
+    over the layer's edges; spline coefficients a tenth of efficient-kan's base spread; edges independent
+    (the paper's init fails each of these)."""
     torch.manual_seed(1)
     layer = MetaKANLinear(in_features, out_features, embedding_dim=embedding_dim, hidden_dim=hidden_dim,
                           meta_activation=activation)
@@ -36,10 +38,10 @@ def test_default_init_has_efficient_kan_statistics(in_features, out_features, em
     target = (3 * in_features) ** -0.5
     edges = base.numel()
     assert layer.edge_scale == pytest.approx(target)
-    assert abs(base.std().item() / target - 1) < 0.15, base.std().item() / target
+    assert abs(base.std().item() / (BASE_GAIN * target) - 1) < 0.15, base.std().item() / target
     # centred: the mean is within a few standard errors of the edges' own mean
-    assert abs(base.mean().item()) < 4 * target / math.sqrt(edges) + 0.05 * target
-    assert abs(spline.std().item() / (0.1 * target) - 1) < 0.3
+    assert abs(base.mean().item()) < BASE_GAIN * (4 * target / math.sqrt(edges) + 0.05 * target)
+    assert abs(spline.std().item() / (SPLINE_FRACTION * target) - 1) < 0.3
     assert abs(spline.mean().item()) < 0.05 * target
 
 
@@ -71,13 +73,13 @@ def test_default_layer_computes_the_scaled_meta_learner():
 
 
 def test_shared_learner_serves_layers_of_any_width():
-    """One meta-learner for layers of fan-in 4, 64 and 512: each layer's weights at its own kaiming spread."""
+    """One meta-learner for layers of fan-in 4, 64 and 512: each layer's weights at its own spread."""
     torch.manual_seed(2)
     model = MetaKAN([4, 64, 512, 10], hidden_dim=16, share="all")
     assert len(model.meta_learners) == 1
     for layer in model.layers:
         base, _ = _base_and_spline(layer)
-        assert abs(base.std().item() * math.sqrt(3 * layer.in_features) - 1) < 0.2, layer
+        assert abs(base.std().item() * math.sqrt(3 * layer.in_features) / BASE_GAIN - 1) < 0.2, layer
 
 
 def test_unknown_init_is_refused():
