@@ -7,12 +7,13 @@ program, so the per-edge gradient never reaches global memory.
 import triton
 import triton.language as tl
 
-from .configs import PARAMS_CONFIGS, autotuned
+from .configs import KAN_PARAMS_CONFIGS, META_BLOCK_O, META_PARAMS_CONFIGS, autotuned
 from .meta_mlp import meta_mlp_backward
 from .precision import operand, to_acc
 from .spline import feature_tile
 
 _KEY = ["B", "I", "O", "NUM_BASES"]
+_META_O = tl.constexpr(META_BLOCK_O)
 
 
 @triton.jit
@@ -69,49 +70,111 @@ def _kan_bwd_params_kernel(
 
 
 @triton.jit
+def _halves(x, ROWS: tl.constexpr, COLS: tl.constexpr):
+    """Rows [0, ROWS/2) and [ROWS/2, ROWS) of x [ROWS, COLS] (a register shuffle: Triton cannot slice)."""
+    return tl.split(tl.permute(tl.reshape(x, (2, ROWS // 2, COLS)), (1, 2, 0)))
+
+
+@triton.jit
+def _chunk_edges(o0, i0, I, O, BLOCK_I: tl.constexpr):
+    """Flat indices and validity of the _META_O * BLOCK_I edges (o0.., i0..), in the rows' order."""
+    r = tl.arange(0, _META_O * BLOCK_I)
+    eo = o0 + r // BLOCK_I
+    ei = i0 + r % BLOCK_I
+    return eo * I + ei, (eo < O) & (ei < I)
+
+
+@triton.jit
+def _chunk_backward(grads, o0, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1_ptr, pb1_ptr, pw2_ptr, pb2_ptr,
+                    D: tl.constexpr, H: tl.constexpr, NUM_WEIGHTS: tl.constexpr, ACT: tl.constexpr,
+                    DP: tl.constexpr, BLOCK_H: tl.constexpr, IS_FP64: tl.constexpr, DOT_FP32: tl.constexpr,
+                    PRECISION: tl.constexpr, ATOMIC: tl.constexpr, BLOCK_I: tl.constexpr, KC: tl.constexpr):
+    """The meta-MLP backward of one chunk of outputs: grads [_META_O, BLOCK_I * KC] of the
+    weights at slots m; returns the chunk's dz [_META_O * BLOCK_I, DP]."""
+    edge, edge_ok = _chunk_edges(o0, i0, I, O, BLOCK_I)
+    return meta_mlp_backward(tl.reshape(grads, (_META_O * BLOCK_I, KC)), z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1_ptr,
+                             pb1_ptr, pw2_ptr, pb2_ptr, edge, edge_ok, m, D, H, NUM_WEIGHTS, ACT, DP, BLOCK_H, IS_FP64,
+                             DOT_FP32, PRECISION, ATOMIC)
+
+
+@triton.jit
+def _store_dz(dz_ptr, dz, o0, i0, I, O, D: tl.constexpr, DP: tl.constexpr, BLOCK_I: tl.constexpr):
+    edge, edge_ok = _chunk_edges(o0, i0, I, O, BLOCK_I)
+    j = tl.arange(0, DP)
+    tl.store(dz_ptr + edge[:, None] * D + j[None, :], dz.to(dz_ptr.dtype.element_ty),
+             mask=edge_ok[:, None] & (j[None, :] < D))
+
+
+@triton.jit
 def _metakan_bwd_params_kernel(
     dy_ptr, x_ptr, knots_ptr, z_ptr, w1_ptr, b1_ptr, w2_ptr, dz_ptr, pw1_ptr, pb1_ptr, pw2_ptr, pb2_ptr,
     B, I, O,
     ORDER: tl.constexpr, NUM_BASES: tl.constexpr, UNIFORM: tl.constexpr, T0: tl.constexpr, INV_H: tl.constexpr,
     NUM_KNOTS: tl.constexpr, D: tl.constexpr, H: tl.constexpr, ACT: tl.constexpr, KC: tl.constexpr,
-    SLOT_CHUNKS: tl.constexpr, BLOCK_I: tl.constexpr, BLOCK_O: tl.constexpr, DP: tl.constexpr, BLOCK_H: tl.constexpr,
+    SLOT_CHUNKS: tl.constexpr, BLOCK_I: tl.constexpr, DP: tl.constexpr, BLOCK_H: tl.constexpr,
     IS_FP64: tl.constexpr, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr, ATOMIC: tl.constexpr,
-    BLOCK_B: tl.constexpr,
+    BLOCK_B: tl.constexpr, BLOCK_O: tl.constexpr,
 ):
     """dembedding [O, I, D], and partial sums of dW1 [H, D], db1 [H], dW2 [K+1, H], db2 [K+1].
 
     Persistent: program p takes the (o, i) tiles p, p + P, ... and adds each tile's share of the
     meta-MLP gradients to its own zero-initialized row p of pw1.. (a fixed order: deterministic),
-    or atomically to row 0 with ATOMIC. The caller sums the rows."""
+    or atomically to row 0 with ATOMIC. The caller sums the rows. A tile's per-edge gradients come
+    from one product per batch step for all BLOCK_O outputs, then go through the meta-MLP backward
+    _META_O outputs at a time (chunks c0..c3, unrolled: Triton has no register arrays)."""
+    tl.static_assert(BLOCK_O == _META_O or BLOCK_O == 2 * _META_O or BLOCK_O == 4 * _META_O)
+    CHUNKS: tl.constexpr = BLOCK_O // _META_O
+    COLS: tl.constexpr = BLOCK_I * KC
     pid = tl.program_id(0)
     num_o = tl.cdiv(O, BLOCK_O)
     row = 0 if ATOMIC else pid
     num_weights = NUM_BASES + 1
-    r = tl.arange(0, BLOCK_O * BLOCK_I)
-    j = tl.arange(0, DP)
+    pw1 = pw1_ptr + row * (H * D)
+    pb1 = pb1_ptr + row * H
+    pw2 = pw2_ptr + row * (num_weights * H)
+    pb2 = pb2_ptr + row * num_weights
     for tile in range(pid, num_o * tl.cdiv(I, BLOCK_I), tl.num_programs(0)):
         o0 = (tile % num_o) * BLOCK_O
         i0 = (tile // num_o) * BLOCK_I
-        eo = o0 + r // BLOCK_I
-        ei = i0 + r % BLOCK_I
-        edge = eo * I + ei
-        edge_ok = (eo < O) & (ei < I)
-        dz = to_acc(tl.zeros([BLOCK_O * BLOCK_I, DP], tl.float32), IS_FP64)
+        dz0 = to_acc(tl.zeros([_META_O * BLOCK_I, DP], tl.float32), IS_FP64)
+        dz1 = dz0
+        dz2 = dz0
+        dz3 = dz0
         for chunk in range(0, SLOT_CHUNKS):
             m = chunk * KC + tl.arange(0, KC)
             grads = _edge_grads(dy_ptr, x_ptr, knots_ptr, B, I, O, o0 + tl.arange(0, BLOCK_O),
                                 i0 + tl.arange(0, BLOCK_I), m, ORDER, NUM_BASES, UNIFORM, T0, INV_H, NUM_KNOTS, True,
                                 IS_FP64, DOT_FP32, PRECISION, BLOCK_O, BLOCK_I, KC, BLOCK_B)
-            dz += meta_mlp_backward(tl.reshape(grads, (BLOCK_O * BLOCK_I, KC)), z_ptr, w1_ptr, b1_ptr, w2_ptr,
-                                    pw1_ptr + row * (H * D), pb1_ptr + row * H, pw2_ptr + row * (num_weights * H),
-                                    pb2_ptr + row * num_weights, edge, edge_ok, m, D, H, num_weights, ACT, DP,
-                                    BLOCK_H, IS_FP64, DOT_FP32, PRECISION, ATOMIC)
-        tl.store(dz_ptr + edge[:, None] * D + j[None, :], dz.to(dz_ptr.dtype.element_ty),
-                 mask=edge_ok[:, None] & (j[None, :] < D))
+            c0 = grads
+            if CHUNKS == 2:
+                c0, c1 = _halves(grads, BLOCK_O, COLS)
+            if CHUNKS == 4:
+                first, second = _halves(grads, BLOCK_O, COLS)
+                c0, c1 = _halves(first, 2 * _META_O, COLS)
+                c2, c3 = _halves(second, 2 * _META_O, COLS)
+            dz0 += _chunk_backward(c0, o0, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1, pb1, pw2, pb2, D, H,
+                                   num_weights, ACT, DP, BLOCK_H, IS_FP64, DOT_FP32, PRECISION, ATOMIC, BLOCK_I, KC)
+            if CHUNKS >= 2:
+                dz1 += _chunk_backward(c1, o0 + _META_O, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1, pb1,
+                                       pw2, pb2, D, H, num_weights, ACT, DP, BLOCK_H, IS_FP64, DOT_FP32, PRECISION,
+                                       ATOMIC, BLOCK_I, KC)
+            if CHUNKS == 4:
+                dz2 += _chunk_backward(c2, o0 + 2 * _META_O, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1,
+                                       pb1, pw2, pb2, D, H, num_weights, ACT, DP, BLOCK_H, IS_FP64, DOT_FP32,
+                                       PRECISION, ATOMIC, BLOCK_I, KC)
+                dz3 += _chunk_backward(c3, o0 + 3 * _META_O, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1,
+                                       pb1, pw2, pb2, D, H, num_weights, ACT, DP, BLOCK_H, IS_FP64, DOT_FP32,
+                                       PRECISION, ATOMIC, BLOCK_I, KC)
+        _store_dz(dz_ptr, dz0, o0, i0, I, O, D, DP, BLOCK_I)
+        if CHUNKS >= 2:
+            _store_dz(dz_ptr, dz1, o0 + _META_O, i0, I, O, D, DP, BLOCK_I)
+        if CHUNKS == 4:
+            _store_dz(dz_ptr, dz2, o0 + 2 * _META_O, i0, I, O, D, DP, BLOCK_I)
+            _store_dz(dz_ptr, dz3, o0 + 3 * _META_O, i0, I, O, D, DP, BLOCK_I)
 
 
-KAN_BWD_PARAMS_KERNELS = autotuned(_kan_bwd_params_kernel, PARAMS_CONFIGS, _KEY)
+KAN_BWD_PARAMS_KERNELS = autotuned(_kan_bwd_params_kernel, KAN_PARAMS_CONFIGS, _KEY)
 # Its programs add into their partial sums across tiles and slot chunks (or atomically into one row):
 # the sums must start at zero for every timing run of the autotuner as well.
-METAKAN_BWD_PARAMS_KERNELS = autotuned(_metakan_bwd_params_kernel, PARAMS_CONFIGS, _KEY + ["D", "H"],
+METAKAN_BWD_PARAMS_KERNELS = autotuned(_metakan_bwd_params_kernel, META_PARAMS_CONFIGS, _KEY + ["D", "H"],
                                        reset_to_zero=["pw1_ptr", "pb1_ptr", "pw2_ptr", "pb2_ptr"])

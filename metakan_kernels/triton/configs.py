@@ -20,7 +20,9 @@ HALF, SINGLE, DOUBLE = "half", "single", "double"
 PRECISIONS = (HALF, SINGLE, DOUBLE)
 
 MIN_DOT = 16  # smallest tl.dot dimension the compiler accepts
-PARAMS_BLOCK_O = 16  # outputs per tile of the parameter pass (its meta-MLP backward holds [16 * BLOCK_I, H] tiles)
+# The MetaKAN parameter pass back-propagates a tile's per-edge gradients through the meta-MLP this many
+# outputs at a time (its [META_BLOCK_O * BLOCK_I, BLOCK_H] tiles spill when wider), whatever BLOCK_O.
+META_BLOCK_O = 16
 PARAMS_BLOCK_H = 16  # hidden units per chunk of that backward (wider chunks spill)
 MAX_PARTIAL_ROWS = 1024  # programs of the MetaKAN parameter pass: bounds its partial sums of the meta-MLP gradients
 
@@ -81,12 +83,27 @@ META_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
     DOUBLE: KAN_ROW_CONFIGS[DOUBLE],
 })
 
-# Parameter pass: BLOCK_B rows per step of its loop over the batch.
-PARAMS_CONFIGS = _per_precision(_config(BLOCK_B=16), {
-    HALF: [_config(8, 2, BLOCK_B=64), _config(8, 1, BLOCK_B=128)],
-    SINGLE: [_config(4, 2, BLOCK_B=32), _config(8, 2, BLOCK_B=64)],
-    DOUBLE: [_config(4, 2, BLOCK_B=32)],
+# Parameter pass: BLOCK_O outputs per tile, BLOCK_B rows per step of its loop over the batch. Each step
+# evaluates the features of BLOCK_B x BLOCK_I inputs once for all BLOCK_O outputs, so wide tiles cost
+# fewer feature instructions per output (64 outputs: one wgmma of M = 64 per step). The MetaKAN tile
+# is BLOCK_O // META_BLOCK_O chunks for its meta-MLP backward (1, 2 or 4). The interpreter's tile has
+# two chunks, so that the CPU tests run the split.
+KAN_PARAMS_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=32), {
+    HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 2, BLOCK_B=64, BLOCK_O=128),
+           _config(8, 1, BLOCK_B=128, BLOCK_O=64)],
+    SINGLE: [_config(8, 2, BLOCK_B=32, BLOCK_O=64), _config(8, 2, BLOCK_B=64, BLOCK_O=64)],
+    DOUBLE: [_config(4, 2, BLOCK_B=32, BLOCK_O=32)],
 })
+META_PARAMS_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=2 * META_BLOCK_O), {
+    HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 3, BLOCK_B=64, BLOCK_O=64)],
+    SINGLE: [_config(8, 2, BLOCK_B=32, BLOCK_O=64), _config(8, 2, BLOCK_B=32, BLOCK_O=32)],
+    DOUBLE: [_config(4, 2, BLOCK_B=32, BLOCK_O=32)],
+})
+
+
+def smallest_block_o(configs: Dict[str, List[triton.Config]]) -> int:
+    """The narrowest BLOCK_O of any configuration: the most tiles, and programs, a launch can have."""
+    return min(c.kwargs["BLOCK_O"] for per_precision in configs.values() for c in per_precision)
 
 
 def autotuned(kernel, configs: Dict[str, List[triton.Config]], key: List[str],

@@ -17,7 +17,8 @@ from torch.library import wrap_triton
 from ..config import deterministic
 from .backward_dx import BWD_DX_KERNELS
 from .backward_params import KAN_BWD_PARAMS_KERNELS, METAKAN_BWD_PARAMS_KERNELS
-from .configs import DOUBLE, HALF, INTERPRET, MAX_PARTIAL_ROWS, PARAMS_BLOCK_H, PARAMS_BLOCK_O, SINGLE, Tiles, tiles
+from .configs import (DOUBLE, HALF, INTERPRET, MAX_PARTIAL_ROWS, META_PARAMS_CONFIGS, PARAMS_BLOCK_H, SINGLE, Tiles,
+                      smallest_block_o, tiles)
 from .forward import FWD_KERNELS
 
 # The meta-learner's gradients are summed over per-program partial sums (deterministic) unless this
@@ -130,8 +131,8 @@ def dx_launches(dy, x, dx, spline, weights) -> List[Launch]:
     return [Launch(kernel, args, _rows_grid(batch, in_features, weights["BLOCK_I"]))]
 
 
-def _param_tiles(out_features: int, in_features: int, block_i: int) -> int:
-    return triton.cdiv(out_features, PARAMS_BLOCK_O) * triton.cdiv(in_features, block_i)
+def _param_tiles(out_features: int, in_features: int, block_i: int, block_o: int) -> int:
+    return triton.cdiv(out_features, block_o) * triton.cdiv(in_features, block_i)
 
 
 def kan_params_launches(dy, x, dcoef, dbase, spline) -> List[Launch]:
@@ -139,15 +140,24 @@ def kan_params_launches(dy, x, dcoef, dbase, spline) -> List[Launch]:
     t = layer_tiles(spline, x.dtype)
     args = dict(dy_ptr=dy, x_ptr=x, dcoef_ptr=dcoef, dbase_ptr=dcoef if dbase is None else dbase,
                 B=batch, I=in_features, O=out_features, HAS_BASE=dbase is not None, KC=t.kc,
-                SLOT_CHUNKS=t.slot_chunks, BLOCK_I=t.block_i, BLOCK_O=PARAMS_BLOCK_O, **spline)
-    grid = (_param_tiles(out_features, in_features, t.block_i),)
+                SLOT_CHUNKS=t.slot_chunks, BLOCK_I=t.block_i, **spline)
+
+    def grid(meta):
+        return (_param_tiles(out_features, in_features, t.block_i, meta["BLOCK_O"]),)
+
     return [Launch(KAN_BWD_PARAMS_KERNELS[precision_of(x.dtype)], args, grid)]
 
 
+def _meta_programs(out_features: int, in_features: int, block_i: int, block_o: int) -> int:
+    return min(MAX_PARTIAL_ROWS, _param_tiles(out_features, in_features, block_i, block_o))
+
+
 def meta_programs(embedding, spline) -> int:
-    """Programs of the (persistent) MetaKAN parameter pass: one per tile of edges, at most MAX_PARTIAL_ROWS."""
+    """Rows of partial sums the (persistent) MetaKAN parameter pass needs: its programs, one per tile of
+    edges and at most MAX_PARTIAL_ROWS, at the narrowest tile of any configuration (a wider one leaves
+    rows at zero)."""
     block_i = layer_tiles(spline, embedding.dtype).block_i
-    return min(MAX_PARTIAL_ROWS, _param_tiles(embedding.shape[0], embedding.shape[1], block_i))
+    return _meta_programs(embedding.shape[0], embedding.shape[1], block_i, smallest_block_o(META_PARAMS_CONFIGS))
 
 
 def meta_partials(embedding, w1, w2, rows: int):
@@ -167,8 +177,12 @@ def metakan_params_launches(dy, x, embedding, w1, b1, w2, dz, partials, spline, 
     tile["BLOCK_H"] = PARAMS_BLOCK_H
     args = dict(dy_ptr=dy, x_ptr=x, z_ptr=embedding, w1_ptr=w1, b1_ptr=b1, w2_ptr=w2, dz_ptr=dz, pw1_ptr=pw1,
                 pb1_ptr=pb1, pw2_ptr=pw2, pb2_ptr=pb2, B=batch, I=in_features, O=out_features, D=d, H=h,
-                ACT=activation, BLOCK_O=PARAMS_BLOCK_O, ATOMIC=atomic, **spline, **tile)
-    return [Launch(METAKAN_BWD_PARAMS_KERNELS[precision_of(x.dtype)], args, (meta_programs(embedding, spline),))]
+                ACT=activation, ATOMIC=atomic, **spline, **tile)
+
+    def grid(meta):
+        return (_meta_programs(out_features, in_features, tile["BLOCK_I"], meta["BLOCK_O"]),)
+
+    return [Launch(METAKAN_BWD_PARAMS_KERNELS[precision_of(x.dtype)], args, grid)]
 
 
 def _run(launches: List[Launch]) -> None:

@@ -50,6 +50,8 @@ TRITON_CASES = normal_cases([
     Case((37,), 7, 9, 3, 1, knots=True, dtype=BF16, d=3, h=16, act="tanh"),
     Case((5,), 3, 2, 3, 2, knots=True, d=3, h=4, act="identity"),
     Case((37,), 7, 9, 5, 3, dtype=F32, d=1, h=32, act="identity"),  # the paper's image-model layer
+    # more outputs than a chunk of the parameter pass's meta-MLP backward, and than its tile
+    Case((9,), 3, 37, 5, 3, d=2, h=16, act="silu"),
 ])
 
 CUDA_SIZES = [(1, 1, 1), (5, 3, 2), (37, 7, 9), (200, 90, 70), (1000, 33, 130)]

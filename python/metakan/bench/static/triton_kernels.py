@@ -87,7 +87,7 @@ def _cdiv(a: int, b: int) -> int:
 
 def structure(kernel: str, c: Dict[str, object], layer: Layer) -> Tuple[int, Tuple[SourceLoop, ...]]:
     """Programs in the grid and the source loops of a kernel with constexprs and config ``c`` at the layer."""
-    from metakan_kernels.triton.configs import MAX_PARTIAL_ROWS
+    from metakan_kernels.triton.configs import MAX_PARTIAL_ROWS, META_BLOCK_O
 
     b, i, o, h = layer.batch, layer.in_features, layer.out_features, layer.hidden_dim
     bi, sc = c["BLOCK_I"], c["SLOT_CHUNKS"]
@@ -106,6 +106,7 @@ def structure(kernel: str, c: Dict[str, object], layer: Layer) -> Tuple[int, Tup
     if kernel == "metakan_bwd_params":
         programs = min(MAX_PARTIAL_ROWS, tiles)
         meta = SourceLoop("hidden chunks (meta backward)", _cdiv(h, c["BLOCK_H"]), True)
-        chunk = SourceLoop("slot chunks", sc, True, (batch, meta))
+        # the meta-MLP backward, unrolled once per chunk of META_BLOCK_O outputs
+        chunk = SourceLoop("slot chunks", sc, True, (batch,) + (meta,) * (c["BLOCK_O"] // META_BLOCK_O))
         return programs, (SourceLoop("edge tiles", tiles / programs, False, (chunk,)),)
     raise ValueError(f"no loop structure for kernel {kernel!r}")
