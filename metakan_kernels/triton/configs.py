@@ -24,6 +24,11 @@ MIN_DOT = 16  # smallest tl.dot dimension the compiler accepts
 # outputs at a time (its [META_BLOCK_O * BLOCK_I, BLOCK_H] tiles spill when wider), whatever BLOCK_O.
 META_BLOCK_O = 16
 PARAMS_BLOCK_H = 16  # hidden units per chunk of that backward (wider chunks spill)
+# The MetaKAN forward generates its weights at most this many outputs at a time (the meta-MLP's
+# [64 * BLOCK_I, BLOCK_H] tiles are the widest that do not spill): a 128-output tile is two halves, each
+# with its own product and accumulator. The interpreter's 16-output tiles are halves of 8, so that the
+# CPU tests run the split.
+GENERATE_BLOCK_O = 8 if INTERPRET else 64
 MAX_PARTIAL_ROWS = 1024  # programs of the MetaKAN parameter pass: bounds its partial sums of the meta-MLP gradients
 
 
@@ -82,6 +87,10 @@ META_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
     SINGLE: KAN_ROW_CONFIGS[SINGLE],
     DOUBLE: KAN_ROW_CONFIGS[DOUBLE],
 })
+# The MetaKAN forward: features are its main cost and serve BLOCK_O outputs, so half precision also
+# takes 128-output tiles (two generated halves).
+META_FWD_CONFIGS = {**META_ROW_CONFIGS, HALF: META_ROW_CONFIGS[HALF] if INTERPRET else
+                    [*META_ROW_CONFIGS[HALF], _config(8, 2, BLOCK_B=64, BLOCK_O=2 * GENERATE_BLOCK_O)]}
 
 # Parameter pass: BLOCK_O outputs per tile, BLOCK_B rows per step of its loop over the batch. Each step
 # evaluates the features of BLOCK_B x BLOCK_I inputs once for all BLOCK_O outputs, so wide tiles cost
