@@ -26,6 +26,7 @@ CPU_CASES = (
     # several batch, input and output tiles (and K = 64) in float32, on per-feature knots
     + [Case((b,), i, o, g, k, knots=True, dtype=F32)
        for b, i, o, g, k in [(300, 40, 70, 5, 3), (257, 129, 300, 7, 2), (130, 3, 513, 61, 3), (2, 700, 3, 5, 1)]]
+    + [Case((800,), 5, 6, knots=True)]  # more rows than a step of the C++ parameter-gradient reduction (384)
     + [Case((2, 3), 7, 5, layout="strided")]  # leading batch dims, x non-contiguous
 )
 

@@ -31,6 +31,7 @@ CPU_CASES = (
     + [Case((b,), i, o, g, k, d=2, h=32, dtype=F32)
        for b, i, o, g, k in [(300, 40, 70, 5, 3), (257, 129, 300, 7, 2), (130, 3, 513, 61, 3), (2, 700, 3, 5, 1)]]
     + [Case((9,), 50, 23, d=2, h=128), Case((9,), 7, 300, d=2, h=64)]  # the widest hidden layers
+    + [Case((800,), 5, 6, d=2, h=8)]  # more rows than a step of the C++ parameter-gradient reduction (384)
     + [Case((2, 3), 7, 5, layout="strided")]  # leading batch dims, x non-contiguous
 )
 
