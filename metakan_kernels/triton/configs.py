@@ -90,7 +90,8 @@ META_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
 # The MetaKAN forward: features are its main cost and serve BLOCK_O outputs, so half precision also
 # takes 128-output tiles (two generated halves).
 META_FWD_CONFIGS = {**META_ROW_CONFIGS, HALF: META_ROW_CONFIGS[HALF] if INTERPRET else
-                    [*META_ROW_CONFIGS[HALF], _config(8, 2, BLOCK_B=64, BLOCK_O=2 * GENERATE_BLOCK_O)]}
+                    [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 3, BLOCK_B=64, BLOCK_O=64),
+                     _config(8, 2, BLOCK_B=64, BLOCK_O=2 * GENERATE_BLOCK_O)]}
 
 # Parameter pass: BLOCK_O outputs per tile, BLOCK_B rows per step of its loop over the batch. Each step
 # evaluates the features of BLOCK_B x BLOCK_I inputs once for all BLOCK_O outputs, so wide tiles cost

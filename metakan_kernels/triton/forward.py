@@ -4,8 +4,9 @@ import triton
 import triton.language as tl
 
 from .configs import GENERATE_BLOCK_O, KAN_ROW_CONFIGS, META_FWD_CONFIGS, autotuned
+from .meta_mlp import SMALL_D
 from .precision import operand, to_acc
-from .spline import feature_tile
+from .spline import feature_rows, feature_tile
 from .weights import weight_tile
 
 _KEY = ["B", "I", "O", "NUM_BASES", "D", "H"]
@@ -29,6 +30,10 @@ def _fwd_kernel(
     PARTS: tl.constexpr = 2 if GENERATE and BLOCK_O > _GENERATE_BLOCK_O else 1
     tl.static_assert(PARTS == 1 or BLOCK_O == 2 * _GENERATE_BLOCK_O)
     PART_O: tl.constexpr = BLOCK_O // PARTS
+    # Half precision assembles each input's slots in one thread (feature_rows). float32's three TF32
+    # products and float64 hold twice the registers per slot and spill with it, and so does a generated
+    # tile whose embeddings take the product path (D > SMALL_D) on sm_80: those keep feature_tile.
+    COMPACT: tl.constexpr = x_ptr.dtype.element_ty.primitive_bitwidth == 16 and (not GENERATE or D <= SMALL_D)
     pid = tl.program_id(0)
     num_b = tl.cdiv(B, BLOCK_B)
     b = (pid % num_b) * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -44,9 +49,13 @@ def _fwd_kernel(
         i_ok = i < I
         x = to_acc(tl.load(x_ptr + b[:, None] * I + i[None, :], mask=b_ok[:, None] & i_ok[None, :], other=0.0),
                    IS_FP64)
-        features = feature_tile(x, i, i_ok, m0 + tl.arange(0, KC), knots_ptr, ORDER, NUM_BASES, UNIFORM, T0, INV_H,
-                                NUM_KNOTS, HAS_BASE, False)
-        features = operand(tl.reshape(features, (BLOCK_B, BLOCK_I * KC)), dtype, DOT_FP32)
+        if COMPACT:
+            features = feature_rows(x, i, i_ok, m0, knots_ptr, ORDER, NUM_BASES, UNIFORM, T0, INV_H, NUM_KNOTS,
+                                    HAS_BASE, KC)
+        else:
+            features = tl.reshape(feature_tile(x, i, i_ok, m0 + tl.arange(0, KC), knots_ptr, ORDER, NUM_BASES, UNIFORM,
+                                               T0, INV_H, NUM_KNOTS, HAS_BASE, False), (BLOCK_B, BLOCK_I * KC))
+        features = operand(features, dtype, DOT_FP32)
         weights = weight_tile(coef_ptr, base_ptr, z_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, o0, i0, m0, O, I, GENERATE,
                               HAS_BASE, NUM_BASES, D, H, ACT, PART_O, BLOCK_I, KC, DP, BLOCK_H, IS_FP64, DOT_FP32,
                               PRECISION, True)

@@ -247,3 +247,84 @@ def feature_tile(x, i_idx, i_ok, m, knots_ptr, ORDER: tl.constexpr, NUM_BASES: t
             base = silu(x)
         out = tl.where(slot == NUM_BASES, base[:, :, None], out)
     return out
+
+
+@triton.jit
+def _slot_value(cell, a0, a1, a2, a3, a4, a5, base, slot, ORDER: tl.constexpr, NUM_BASES: tl.constexpr,
+                HAS_BASE: tl.constexpr):
+    """[BLOCK_B, BLOCK_I]: the feature at slot ``slot`` (a scalar) of each input, as in feature_tile."""
+    piece = cell - slot
+    out = tl.where(piece == ORDER, a0, 0.0)
+    out = tl.where(piece == ORDER - 1, a1, out)
+    if ORDER >= 2:
+        out = tl.where(piece == ORDER - 2, a2, out)
+    if ORDER >= 3:
+        out = tl.where(piece == ORDER - 3, a3, out)
+    if ORDER >= 4:
+        out = tl.where(piece == ORDER - 4, a4, out)
+    if ORDER >= 5:
+        out = tl.where(piece == ORDER - 5, a5, out)
+    out = tl.where(slot < NUM_BASES, out, 0.0)
+    if HAS_BASE:
+        out = tl.where(slot == NUM_BASES, base, out)
+    return out
+
+
+@triton.jit
+def _sixteen_slots(cell, a0, a1, a2, a3, a4, a5, base, m0, ORDER: tl.constexpr, NUM_BASES: tl.constexpr,
+                   HAS_BASE: tl.constexpr):
+    """Slots m0 .. m0 + 15 of each input as [BLOCK_B, BLOCK_I, 2, 2, 2, 2], the slot's bits from the
+    highest: nested tl.join of the 16 values, evens then odds at every level, so that the last new
+    dimension is the lowest bit."""
+    v0 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 0, ORDER, NUM_BASES, HAS_BASE)
+    v1 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 1, ORDER, NUM_BASES, HAS_BASE)
+    v2 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 2, ORDER, NUM_BASES, HAS_BASE)
+    v3 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 3, ORDER, NUM_BASES, HAS_BASE)
+    v4 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 4, ORDER, NUM_BASES, HAS_BASE)
+    v5 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 5, ORDER, NUM_BASES, HAS_BASE)
+    v6 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 6, ORDER, NUM_BASES, HAS_BASE)
+    v7 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 7, ORDER, NUM_BASES, HAS_BASE)
+    v8 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 8, ORDER, NUM_BASES, HAS_BASE)
+    v9 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 9, ORDER, NUM_BASES, HAS_BASE)
+    v10 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 10, ORDER, NUM_BASES, HAS_BASE)
+    v11 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 11, ORDER, NUM_BASES, HAS_BASE)
+    v12 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 12, ORDER, NUM_BASES, HAS_BASE)
+    v13 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 13, ORDER, NUM_BASES, HAS_BASE)
+    v14 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 14, ORDER, NUM_BASES, HAS_BASE)
+    v15 = _slot_value(cell, a0, a1, a2, a3, a4, a5, base, m0 + 15, ORDER, NUM_BASES, HAS_BASE)
+    q0, q1, q2, q3 = tl.join(v0, v8), tl.join(v1, v9), tl.join(v2, v10), tl.join(v3, v11)
+    q4, q5, q6, q7 = tl.join(v4, v12), tl.join(v5, v13), tl.join(v6, v14), tl.join(v7, v15)
+    r0, r1, r2, r3 = tl.join(q0, q4), tl.join(q1, q5), tl.join(q2, q6), tl.join(q3, q7)
+    return tl.join(tl.join(r0, r2), tl.join(r1, r3))
+
+
+@triton.jit
+def feature_rows(x, i_idx, i_ok, m0, knots_ptr, ORDER: tl.constexpr, NUM_BASES: tl.constexpr,
+                 UNIFORM: tl.constexpr, T0: tl.constexpr, INV_H: tl.constexpr, NUM_KNOTS: tl.constexpr,
+                 HAS_BASE: tl.constexpr, KC: tl.constexpr):
+    """feature_tile's values (not derivatives) at slots m0 .. m0 + KC - 1 (KC 16 or 32), as
+    [BLOCK_B, BLOCK_I * KC]. Each input's bases are computed once, by one thread, and its KC slots
+    assembled in that thread's registers (tl.join). feature_tile's broadcast over a slot axis instead
+    lets the compiler compute them in the product operand's layout, which repeats every input's bases
+    across the 16 lanes that hold its slots."""
+    tl.static_assert(KC == 16 or KC == 32)
+    if UNIFORM:
+        cell, a0, a1, a2, a3, a4, a5 = uniform_local_bases(x, ORDER, T0, INV_H, NUM_KNOTS, False)
+        ok = i_ok[None, :]
+    else:
+        cell, inside, a0, a1, a2, a3, a4, a5 = knot_local_bases(x, knots_ptr, i_idx, i_ok, ORDER, NUM_KNOTS, False)
+        ok = inside & i_ok[None, :]
+    nan = x != x
+    cell = tl.where(nan, 0, cell)
+    a0 = tl.where(nan, x, tl.where(ok, a0, 0.0))
+    a1 = tl.where(nan, x, tl.where(ok, a1, 0.0))
+    a2 = tl.where(nan, x, tl.where(ok, a2, 0.0))
+    a3 = tl.where(nan, x, tl.where(ok, a3, 0.0))
+    a4 = tl.where(nan, x, tl.where(ok, a4, 0.0))
+    a5 = tl.where(nan, x, tl.where(ok, a5, 0.0))
+    base = silu(x)
+    tile = _sixteen_slots(cell, a0, a1, a2, a3, a4, a5, base, m0, ORDER, NUM_BASES, HAS_BASE)
+    if KC == 32:
+        upper = _sixteen_slots(cell, a0, a1, a2, a3, a4, a5, base, m0 + 16, ORDER, NUM_BASES, HAS_BASE)
+        tile = tl.permute(tl.join(tile, upper), (0, 1, 6, 2, 3, 4, 5))  # the half's bit first
+    return tl.reshape(tile, (x.shape[0], x.shape[1] * KC))
