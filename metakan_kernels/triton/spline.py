@@ -215,20 +215,17 @@ def knot_local_bases(x, knots_ptr, i_idx, i_ok, ORDER: tl.constexpr, NUM_KNOTS: 
 
 
 @triton.jit
-def feature_tile(x, i_idx, i_ok, m, knots_ptr, ORDER: tl.constexpr, NUM_BASES: tl.constexpr,
-                 UNIFORM: tl.constexpr, T0: tl.constexpr, INV_H: tl.constexpr, NUM_KNOTS: tl.constexpr,
-                 HAS_BASE: tl.constexpr, DERIV: tl.constexpr):
-    """[BLOCK_B, BLOCK_I, KC]: at slots m, the K bases of x (or their derivatives) for m < K, SiLU (or its
-    derivative) at m = K when HAS_BASE, zero elsewhere and for the bases of features past the end
-    (i_ok false). x is [BLOCK_B, BLOCK_I] in the accumulation dtype; a NaN x gives NaN bases."""
+def _masked_local_bases(x, i_idx, i_ok, knots_ptr, ORDER: tl.constexpr, UNIFORM: tl.constexpr, T0: tl.constexpr,
+                       INV_H: tl.constexpr, NUM_KNOTS: tl.constexpr, DERIV: tl.constexpr):
+    """The cell and local bases of x [BLOCK_B, BLOCK_I] on either grid, zero outside the span and for
+    features past the end (i_ok false). Masks and NaN go into these local values, not a wide tile: a NaN
+    x gets cell 0 and NaN bases."""
     if UNIFORM:
         cell, a0, a1, a2, a3, a4, a5 = uniform_local_bases(x, ORDER, T0, INV_H, NUM_KNOTS, DERIV)
         ok = i_ok[None, :]
     else:
         cell, inside, a0, a1, a2, a3, a4, a5 = knot_local_bases(x, knots_ptr, i_idx, i_ok, ORDER, NUM_KNOTS, DERIV)
         ok = inside & i_ok[None, :]
-    # Masks and NaN go into the [BLOCK_B, BLOCK_I] local values, not the wide tile: a NaN x gets
-    # NaN at the slots of cell 0.
     nan = x != x
     cell = tl.where(nan, 0, cell)
     a0 = tl.where(nan, x, tl.where(ok, a0, 0.0))
@@ -237,6 +234,18 @@ def feature_tile(x, i_idx, i_ok, m, knots_ptr, ORDER: tl.constexpr, NUM_BASES: t
     a3 = tl.where(nan, x, tl.where(ok, a3, 0.0))
     a4 = tl.where(nan, x, tl.where(ok, a4, 0.0))
     a5 = tl.where(nan, x, tl.where(ok, a5, 0.0))
+    return cell, a0, a1, a2, a3, a4, a5
+
+
+@triton.jit
+def feature_tile(x, i_idx, i_ok, m, knots_ptr, ORDER: tl.constexpr, NUM_BASES: tl.constexpr,
+                 UNIFORM: tl.constexpr, T0: tl.constexpr, INV_H: tl.constexpr, NUM_KNOTS: tl.constexpr,
+                 HAS_BASE: tl.constexpr, DERIV: tl.constexpr):
+    """[BLOCK_B, BLOCK_I, KC]: at slots m, the K bases of x (or their derivatives) for m < K, SiLU (or its
+    derivative) at m = K when HAS_BASE, zero elsewhere and for the bases of features past the end
+    (i_ok false). x is [BLOCK_B, BLOCK_I] in the accumulation dtype; a NaN x gives NaN bases."""
+    cell, a0, a1, a2, a3, a4, a5 = _masked_local_bases(x, i_idx, i_ok, knots_ptr, ORDER, UNIFORM, T0, INV_H, NUM_KNOTS,
+                                                      DERIV)
     slot = m[None, None, :]
     out = tl.where(slot < NUM_BASES, _spread(cell[:, :, None] - slot, a0, a1, a2, a3, a4, a5, ORDER), 0.0)
     if HAS_BASE:
@@ -308,20 +317,8 @@ def feature_rows(x, i_idx, i_ok, m0, knots_ptr, ORDER: tl.constexpr, NUM_BASES: 
     lets the compiler compute them in the product operand's layout, which repeats every input's bases
     across the 16 lanes that hold its slots."""
     tl.static_assert(KC == 16 or KC == 32)
-    if UNIFORM:
-        cell, a0, a1, a2, a3, a4, a5 = uniform_local_bases(x, ORDER, T0, INV_H, NUM_KNOTS, False)
-        ok = i_ok[None, :]
-    else:
-        cell, inside, a0, a1, a2, a3, a4, a5 = knot_local_bases(x, knots_ptr, i_idx, i_ok, ORDER, NUM_KNOTS, False)
-        ok = inside & i_ok[None, :]
-    nan = x != x
-    cell = tl.where(nan, 0, cell)
-    a0 = tl.where(nan, x, tl.where(ok, a0, 0.0))
-    a1 = tl.where(nan, x, tl.where(ok, a1, 0.0))
-    a2 = tl.where(nan, x, tl.where(ok, a2, 0.0))
-    a3 = tl.where(nan, x, tl.where(ok, a3, 0.0))
-    a4 = tl.where(nan, x, tl.where(ok, a4, 0.0))
-    a5 = tl.where(nan, x, tl.where(ok, a5, 0.0))
+    cell, a0, a1, a2, a3, a4, a5 = _masked_local_bases(x, i_idx, i_ok, knots_ptr, ORDER, UNIFORM, T0, INV_H, NUM_KNOTS,
+                                                      False)
     base = silu(x)
     tile = _sixteen_slots(cell, a0, a1, a2, a3, a4, a5, base, m0, ORDER, NUM_BASES, HAS_BASE)
     if KC == 32:
