@@ -3,7 +3,7 @@
 import triton
 import triton.language as tl
 
-from .configs import KAN_ROW_CONFIGS, META_ROW_CONFIGS, autotuned
+from .configs import KAN_ROW_CONFIGS, META_DX_CONFIGS, autotuned
 from .precision import operand, to_acc
 from .spline import feature_tile
 from .weights import weight_tile
@@ -52,4 +52,4 @@ def _bwd_dx_kernel(
 
 
 # by op ("kan", "metakan"), then precision class
-BWD_DX_KERNELS = {"kan": autotuned(_bwd_dx_kernel, KAN_ROW_CONFIGS, _KEY), "metakan": autotuned(_bwd_dx_kernel, META_ROW_CONFIGS, _KEY)}
+BWD_DX_KERNELS = {"kan": autotuned(_bwd_dx_kernel, KAN_ROW_CONFIGS, _KEY), "metakan": autotuned(_bwd_dx_kernel, META_DX_CONFIGS, _KEY)}

@@ -73,23 +73,23 @@ def _per_precision(interpreted: triton.Config, compiled: Dict[str, List[triton.C
 
 
 # Forward and dx pass: BLOCK_B rows of the batch, BLOCK_O outputs per tile (forward) or loop step (dx).
-# MetaKAN also generates weights for BLOCK_O * BLOCK_I edges per step: BLOCK_B = 128 spills there
-# (d > 4 or order-5 knots), so its tiles stay at 64 x 64.
 KAN_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
     HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 2, BLOCK_B=64, BLOCK_O=128),
            _config(8, 2, BLOCK_B=128, BLOCK_O=64)],
     SINGLE: [_config(4, 1, BLOCK_B=32, BLOCK_O=32), _config(8, 2, BLOCK_B=64, BLOCK_O=32)],
     DOUBLE: [_config(8, 2, BLOCK_B=32, BLOCK_O=32)],
 })
-META_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
+# The MetaKAN dx pass regenerates the weights of BLOCK_O * BLOCK_I edges at every step for its BLOCK_B
+# rows, so that generation, its main cost, falls with BLOCK_B: half precision takes 128 rows.
+META_DX_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
     HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 3, BLOCK_B=64, BLOCK_O=64),
-           _config(8, 2, BLOCK_B=32, BLOCK_O=64)],
+           _config(8, 2, BLOCK_B=128, BLOCK_O=64)],
     SINGLE: KAN_ROW_CONFIGS[SINGLE],
     DOUBLE: KAN_ROW_CONFIGS[DOUBLE],
 })
 # The MetaKAN forward: features are its main cost and serve BLOCK_O outputs, so half precision also
 # takes 128-output tiles (two generated halves).
-META_FWD_CONFIGS = {**META_ROW_CONFIGS, HALF: META_ROW_CONFIGS[HALF] if INTERPRET else
+META_FWD_CONFIGS = {**META_DX_CONFIGS, HALF: META_DX_CONFIGS[HALF] if INTERPRET else
                     [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 3, BLOCK_B=64, BLOCK_O=64),
                      _config(8, 2, BLOCK_B=64, BLOCK_O=2 * GENERATE_BLOCK_O)]}
 
