@@ -70,39 +70,12 @@ def _kan_bwd_params_kernel(
 
 
 @triton.jit
-def _halves(x, ROWS: tl.constexpr, COLS: tl.constexpr):
-    """Rows [0, ROWS/2) and [ROWS/2, ROWS) of x [ROWS, COLS] (a register shuffle: Triton cannot slice)."""
-    return tl.split(tl.permute(tl.reshape(x, (2, ROWS // 2, COLS)), (1, 2, 0)))
-
-
-@triton.jit
 def _chunk_edges(o0, i0, I, O, BLOCK_I: tl.constexpr):
     """Flat indices and validity of the _META_O * BLOCK_I edges (o0.., i0..), in the rows' order."""
     r = tl.arange(0, _META_O * BLOCK_I)
     eo = o0 + r // BLOCK_I
     ei = i0 + r % BLOCK_I
     return eo * I + ei, (eo < O) & (ei < I)
-
-
-@triton.jit
-def _chunk_backward(grads, o0, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1_ptr, pb1_ptr, pw2_ptr, pb2_ptr,
-                    D: tl.constexpr, H: tl.constexpr, NUM_WEIGHTS: tl.constexpr, ACT: tl.constexpr,
-                    DP: tl.constexpr, BLOCK_H: tl.constexpr, IS_FP64: tl.constexpr, DOT_FP32: tl.constexpr,
-                    PRECISION: tl.constexpr, ATOMIC: tl.constexpr, BLOCK_I: tl.constexpr, KC: tl.constexpr):
-    """The meta-MLP backward of one chunk of outputs: grads [_META_O, BLOCK_I * KC] of the
-    weights at slots m; returns the chunk's dz [_META_O * BLOCK_I, DP]."""
-    edge, edge_ok = _chunk_edges(o0, i0, I, O, BLOCK_I)
-    return meta_mlp_backward(tl.reshape(grads, (_META_O * BLOCK_I, KC)), z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1_ptr,
-                             pb1_ptr, pw2_ptr, pb2_ptr, edge, edge_ok, m, D, H, NUM_WEIGHTS, ACT, DP, BLOCK_H, IS_FP64,
-                             DOT_FP32, PRECISION, ATOMIC)
-
-
-@triton.jit
-def _store_dz(dz_ptr, dz, o0, i0, I, O, D: tl.constexpr, DP: tl.constexpr, BLOCK_I: tl.constexpr):
-    edge, edge_ok = _chunk_edges(o0, i0, I, O, BLOCK_I)
-    j = tl.arange(0, DP)
-    tl.store(dz_ptr + edge[:, None] * D + j[None, :], dz.to(dz_ptr.dtype.element_ty),
-             mask=edge_ok[:, None] & (j[None, :] < D))
 
 
 @triton.jit
@@ -121,10 +94,11 @@ def _metakan_bwd_params_kernel(
     meta-MLP gradients to its own zero-initialized row p of pw1.. (a fixed order: deterministic),
     or atomically to row 0 with ATOMIC. The caller sums the rows. A tile's per-edge gradients come
     from one product per batch step for all BLOCK_O outputs, then go through the meta-MLP backward
-    _META_O outputs at a time (chunks c0..c3, unrolled: Triton has no register arrays)."""
-    tl.static_assert(BLOCK_O == _META_O or BLOCK_O == 2 * _META_O or BLOCK_O == 4 * _META_O)
+    _META_O outputs at a time: chunk j is taken out of the register tile by a masked sum over the
+    chunk axis (Triton cannot index a register tile), and its dz put back into the tile's the same way."""
     CHUNKS: tl.constexpr = BLOCK_O // _META_O
-    COLS: tl.constexpr = BLOCK_I * KC
+    tl.static_assert(CHUNKS * _META_O == BLOCK_O)
+    ROWS: tl.constexpr = _META_O * BLOCK_I
     pid = tl.program_id(0)
     num_o = tl.cdiv(O, BLOCK_O)
     row = 0 if ATOMIC else pid
@@ -133,44 +107,29 @@ def _metakan_bwd_params_kernel(
     pb1 = pb1_ptr + row * H
     pw2 = pw2_ptr + row * (num_weights * H)
     pb2 = pb2_ptr + row * num_weights
+    which = tl.arange(0, CHUNKS)
+    j_dp = tl.arange(0, DP)
     for tile in range(pid, num_o * tl.cdiv(I, BLOCK_I), tl.num_programs(0)):
         o0 = (tile % num_o) * BLOCK_O
         i0 = (tile // num_o) * BLOCK_I
-        dz0 = to_acc(tl.zeros([_META_O * BLOCK_I, DP], tl.float32), IS_FP64)
-        dz1 = dz0
-        dz2 = dz0
-        dz3 = dz0
+        dz = to_acc(tl.zeros([CHUNKS, ROWS, DP], tl.float32), IS_FP64)
         for chunk in range(0, SLOT_CHUNKS):
             m = chunk * KC + tl.arange(0, KC)
             grads = _edge_grads(dy_ptr, x_ptr, knots_ptr, B, I, O, o0 + tl.arange(0, BLOCK_O),
                                 i0 + tl.arange(0, BLOCK_I), m, ORDER, NUM_BASES, UNIFORM, T0, INV_H, NUM_KNOTS, True,
                                 IS_FP64, DOT_FP32, PRECISION, BLOCK_O, BLOCK_I, KC, BLOCK_B)
-            c0 = grads
-            if CHUNKS == 2:
-                c0, c1 = _halves(grads, BLOCK_O, COLS)
-            if CHUNKS == 4:
-                first, second = _halves(grads, BLOCK_O, COLS)
-                c0, c1 = _halves(first, 2 * _META_O, COLS)
-                c2, c3 = _halves(second, 2 * _META_O, COLS)
-            dz0 += _chunk_backward(c0, o0, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1, pb1, pw2, pb2, D, H,
-                                   num_weights, ACT, DP, BLOCK_H, IS_FP64, DOT_FP32, PRECISION, ATOMIC, BLOCK_I, KC)
-            if CHUNKS >= 2:
-                dz1 += _chunk_backward(c1, o0 + _META_O, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1, pb1,
-                                       pw2, pb2, D, H, num_weights, ACT, DP, BLOCK_H, IS_FP64, DOT_FP32, PRECISION,
-                                       ATOMIC, BLOCK_I, KC)
-            if CHUNKS == 4:
-                dz2 += _chunk_backward(c2, o0 + 2 * _META_O, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1,
-                                       pb1, pw2, pb2, D, H, num_weights, ACT, DP, BLOCK_H, IS_FP64, DOT_FP32,
-                                       PRECISION, ATOMIC, BLOCK_I, KC)
-                dz3 += _chunk_backward(c3, o0 + 3 * _META_O, i0, I, O, m, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1,
-                                       pb1, pw2, pb2, D, H, num_weights, ACT, DP, BLOCK_H, IS_FP64, DOT_FP32,
-                                       PRECISION, ATOMIC, BLOCK_I, KC)
-        _store_dz(dz_ptr, dz0, o0, i0, I, O, D, DP, BLOCK_I)
-        if CHUNKS >= 2:
-            _store_dz(dz_ptr, dz1, o0 + _META_O, i0, I, O, D, DP, BLOCK_I)
-        if CHUNKS == 4:
-            _store_dz(dz_ptr, dz2, o0 + 2 * _META_O, i0, I, O, D, DP, BLOCK_I)
-            _store_dz(dz_ptr, dz3, o0 + 3 * _META_O, i0, I, O, D, DP, BLOCK_I)
+            grads = tl.reshape(grads, (CHUNKS, ROWS, KC))
+            for j in range(0, CHUNKS):
+                picked = tl.sum(tl.where((which == j)[:, None, None], grads, 0.0), axis=0)
+                edge, edge_ok = _chunk_edges(o0 + j * _META_O, i0, I, O, BLOCK_I)
+                dz_j = meta_mlp_backward(picked, z_ptr, w1_ptr, b1_ptr, w2_ptr, pw1, pb1, pw2, pb2, edge, edge_ok, m,
+                                         D, H, num_weights, ACT, DP, BLOCK_H, IS_FP64, DOT_FP32, PRECISION, ATOMIC)
+                dz += tl.where((which == j)[:, None, None], dz_j[None, :, :], 0.0)
+        for j in range(0, CHUNKS):
+            edge, edge_ok = _chunk_edges(o0 + j * _META_O, i0, I, O, BLOCK_I)
+            dz_j = tl.sum(tl.where((which == j)[:, None, None], dz, 0.0), axis=0)
+            tl.store(dz_ptr + edge[:, None] * D + j_dp[None, :], dz_j.to(dz_ptr.dtype.element_ty),
+                     mask=edge_ok[:, None] & (j_dp[None, :] < D))
 
 
 KAN_BWD_PARAMS_KERNELS = autotuned(_kan_bwd_params_kernel, KAN_PARAMS_CONFIGS, _KEY)

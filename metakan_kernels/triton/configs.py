@@ -96,8 +96,8 @@ META_FWD_CONFIGS = {**META_DX_CONFIGS, HALF: META_DX_CONFIGS[HALF] if INTERPRET 
 # Parameter pass: BLOCK_O outputs per tile, BLOCK_B rows per step of its loop over the batch. Each step
 # evaluates the features of BLOCK_B x BLOCK_I inputs once for all BLOCK_O outputs, so wide tiles cost
 # fewer feature instructions per output (64 outputs: one wgmma of M = 64 per step). The MetaKAN tile
-# is BLOCK_O // META_BLOCK_O chunks for its meta-MLP backward (1, 2 or 4). The interpreter's tile has
-# two chunks, so that the CPU tests run the split.
+# is BLOCK_O // META_BLOCK_O chunks for its meta-MLP backward (8 at 128 outputs). The interpreter's
+# tile has two chunks, so that the CPU tests run the split.
 KAN_PARAMS_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=32), {
     HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 2, BLOCK_B=64, BLOCK_O=128),
            _config(8, 1, BLOCK_B=128, BLOCK_O=64)],
@@ -105,8 +105,8 @@ KAN_PARAMS_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=32), {
     DOUBLE: [_config(4, 2, BLOCK_B=32, BLOCK_O=32)],
 })
 META_PARAMS_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=2 * META_BLOCK_O), {
-    HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 3, BLOCK_B=64, BLOCK_O=64)],
-    SINGLE: [_config(8, 2, BLOCK_B=32, BLOCK_O=64), _config(8, 2, BLOCK_B=32, BLOCK_O=32)],
+    HALF: [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 2, BLOCK_B=64, BLOCK_O=128)],
+    SINGLE: [_config(8, 1, BLOCK_B=32, BLOCK_O=64), _config(8, 2, BLOCK_B=32, BLOCK_O=32)],
     DOUBLE: [_config(4, 2, BLOCK_B=32, BLOCK_O=32)],
 })
 

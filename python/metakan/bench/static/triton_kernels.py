@@ -106,7 +106,9 @@ def structure(kernel: str, c: Dict[str, object], layer: Layer) -> Tuple[int, Tup
     if kernel == "metakan_bwd_params":
         programs = min(MAX_PARTIAL_ROWS, tiles)
         meta = SourceLoop("hidden chunks (meta backward)", _cdiv(h, c["BLOCK_H"]), True)
-        # the meta-MLP backward, unrolled once per chunk of META_BLOCK_O outputs
-        chunk = SourceLoop("slot chunks", sc, True, (batch,) + (meta,) * (c["BLOCK_O"] // META_BLOCK_O))
-        return programs, (SourceLoop("edge tiles", tiles / programs, False, (chunk,)),)
+        outputs = c["BLOCK_O"] // META_BLOCK_O
+        # the meta-MLP backward once per chunk of META_BLOCK_O outputs, then the chunks' dz stored
+        chunk = SourceLoop("slot chunks", sc, True, (batch, SourceLoop("output chunks", outputs, True, (meta,))))
+        stores = SourceLoop("output chunks (dz stores)", outputs, True)
+        return programs, (SourceLoop("edge tiles", tiles / programs, False, (chunk, stores)),)
     raise ValueError(f"no loop structure for kernel {kernel!r}")
