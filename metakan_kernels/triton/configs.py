@@ -87,11 +87,13 @@ META_DX_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
     SINGLE: KAN_ROW_CONFIGS[SINGLE],
     DOUBLE: KAN_ROW_CONFIGS[DOUBLE],
 })
-# The MetaKAN forward: features are its main cost and serve BLOCK_O outputs, so half precision also
-# takes 128-output tiles (two generated halves).
+# The MetaKAN forward: features serve BLOCK_O outputs and generated weights BLOCK_B rows, so half
+# precision also takes 128-output tiles (two generated halves), and 128 x 128 ones (one pipeline stage:
+# two spill on the d = 16, H = 128, order-5 layer).
 META_FWD_CONFIGS = {**META_DX_CONFIGS, HALF: META_DX_CONFIGS[HALF] if INTERPRET else
                     [_config(8, 2, BLOCK_B=64, BLOCK_O=64), _config(8, 3, BLOCK_B=64, BLOCK_O=64),
-                     _config(8, 2, BLOCK_B=64, BLOCK_O=2 * GENERATE_BLOCK_O)]}
+                     _config(8, 2, BLOCK_B=64, BLOCK_O=2 * GENERATE_BLOCK_O),
+                     _config(8, 1, BLOCK_B=128, BLOCK_O=128)]}
 
 # Parameter pass: BLOCK_O outputs per tile, BLOCK_B rows per step of its loop over the batch. Each step
 # evaluates the features of BLOCK_B x BLOCK_I inputs once for all BLOCK_O outputs, so wide tiles cost
