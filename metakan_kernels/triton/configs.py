@@ -79,6 +79,10 @@ KAN_ROW_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {
     SINGLE: [_config(4, 1, BLOCK_B=32, BLOCK_O=32), _config(8, 2, BLOCK_B=64, BLOCK_O=32)],
     DOUBLE: [_config(8, 2, BLOCK_B=32, BLOCK_O=32)],
 })
+# The KAN forward: its features serve BLOCK_O outputs, so half precision also takes 256-output tiles
+# (the dx pass spills with them).
+KAN_FWD_CONFIGS = {**KAN_ROW_CONFIGS, HALF: KAN_ROW_CONFIGS[HALF] if INTERPRET else
+                   [*KAN_ROW_CONFIGS[HALF], _config(8, 2, BLOCK_B=64, BLOCK_O=256)]}
 # The MetaKAN dx pass regenerates the weights of BLOCK_O * BLOCK_I edges at every step for its BLOCK_B
 # rows, so that generation, its main cost, falls with BLOCK_B: half precision takes 128 rows.
 META_DX_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {

@@ -3,7 +3,7 @@
 import triton
 import triton.language as tl
 
-from .configs import GENERATE_BLOCK_O, KAN_ROW_CONFIGS, META_FWD_CONFIGS, autotuned
+from .configs import GENERATE_BLOCK_O, KAN_FWD_CONFIGS, META_FWD_CONFIGS, autotuned
 from .meta_mlp import SMALL_D
 from .precision import operand, to_acc
 from .spline import feature_rows, feature_tile
@@ -73,4 +73,4 @@ def _fwd_kernel(
 
 
 # by op ("kan", "metakan"), then precision class
-FWD_KERNELS = {"kan": autotuned(_fwd_kernel, KAN_ROW_CONFIGS, _KEY), "metakan": autotuned(_fwd_kernel, META_FWD_CONFIGS, _KEY)}
+FWD_KERNELS = {"kan": autotuned(_fwd_kernel, KAN_FWD_CONFIGS, _KEY), "metakan": autotuned(_fwd_kernel, META_FWD_CONFIGS, _KEY)}
