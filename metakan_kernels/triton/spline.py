@@ -4,7 +4,8 @@ Both grids first find each input's knot interval (its cell) and the ``k + 1`` ba
 non-zero there, ``a_r = B_{cell-k+r}(x)``, on ``[BLOCK_B, BLOCK_I]`` tiles; :func:`feature_tile` then
 spreads them into a dense ``[BLOCK_B, BLOCK_I, KC]`` tile for a chunk of slots m: ``B_m(x)`` (or
 ``dB_m/dx``) for ``m < K``, the SiLU term at ``m = K``, zero elsewhere, so that one ``tl.dot`` with a
-weight tile of the same slots gives the layer. Orders 1..5 are unrolled with named variables
+weight tile of the same slots gives the layer; :func:`feature_rows` builds the same values (not
+derivatives) one input per thread, for the half-precision forward. Orders 1..5 are unrolled with named variables
 ``a0..a5`` under compile-time guards (Triton has no register arrays).
 """
 
@@ -261,7 +262,9 @@ def feature_tile(x, i_idx, i_ok, m, knots_ptr, ORDER: tl.constexpr, NUM_BASES: t
 @triton.jit
 def _slot_value(cell, a0, a1, a2, a3, a4, a5, base, slot, ORDER: tl.constexpr, NUM_BASES: tl.constexpr,
                 HAS_BASE: tl.constexpr):
-    """[BLOCK_B, BLOCK_I]: the feature at slot ``slot`` (a scalar) of each input, as in feature_tile."""
+    """[BLOCK_B, BLOCK_I]: the feature at slot ``slot`` (a scalar) of each input, as in feature_tile.
+    The 2-D form of ``_spread`` and feature_tile's masks: sharing one helper changes the order of
+    feature_tile's operations, and kernels that sit at 255 registers with it then spill (measured)."""
     piece = cell - slot
     out = tl.where(piece == ORDER, a0, 0.0)
     out = tl.where(piece == ORDER - 1, a1, out)
