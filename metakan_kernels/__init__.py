@@ -8,7 +8,7 @@ from .backends import (
     resolve_backend,
 )
 from .config import deterministic, use_deterministic
-from .ops import kan_linear, metakan_linear
+from .ops import kan_edge_l1, kan_linear, metakan_edge_l1, metakan_linear
 from .reference import META_ACTIVATIONS, b_spline_bases, uniform_knots
 from .spec import MAX_SPLINE_ORDER, SplineSpec, make_spec
 
@@ -23,9 +23,11 @@ __all__ = [
     "available_backends",
     "b_spline_bases",
     "deterministic",
+    "kan_edge_l1",
     "kan_linear",
     "known_backends",
     "make_spec",
+    "metakan_edge_l1",
     "metakan_linear",
     "resolve_backend",
     "uniform_knots",

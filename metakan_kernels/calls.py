@@ -34,7 +34,8 @@ class Backend:
 
     Subclasses implement ``kan_linear(x, coef, base_weight, spec, grid, coef_scale)`` and
     ``metakan_linear(x, embedding, w1, b1, w2, b2, spec, grid, meta_activation)`` for
-    x: (B, I), returning (B, O); arguments have been checked by the public ops already.
+    x: (B, I), returning (B, O), and the edge statistics ``kan_edge_l1`` and ``metakan_edge_l1`` (same
+    arguments), returning (O, I); arguments have been checked by the public ops already.
     """
 
     name: str
@@ -54,6 +55,12 @@ class Backend:
     def metakan_linear(self, x, embedding, w1, b1, w2, b2, spec: SplineSpec, grid, meta_activation):
         raise NotImplementedError
 
+    def kan_edge_l1(self, x, coef, base_weight, spec: SplineSpec, grid, coef_scale=None):
+        raise NotImplementedError
+
+    def metakan_edge_l1(self, x, embedding, w1, b1, w2, b2, spec: SplineSpec, grid, meta_activation):
+        raise NotImplementedError
+
 
 class ReferenceBackend(Backend):
     """Pure PyTorch, materializing; any device, any float dtype, differentiable to any order."""
@@ -71,6 +78,16 @@ class ReferenceBackend(Backend):
     def metakan_linear(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
         knots = knots_or_uniform(x, spec, grid)
         return reference.metakan_linear_ref(
+            x, embedding, w1, b1, w2, b2, knots, spec.spline_order, meta_activation
+        )
+
+    def kan_edge_l1(self, x, coef, base_weight, spec, grid, coef_scale=None):
+        knots = knots_or_uniform(x, spec, grid)
+        return reference.kan_edge_l1_ref(x, coef, base_weight, knots, spec.spline_order, coef_scale)
+
+    def metakan_edge_l1(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
+        knots = knots_or_uniform(x, spec, grid)
+        return reference.metakan_edge_l1_ref(
             x, embedding, w1, b1, w2, b2, knots, spec.spline_order, meta_activation
         )
 

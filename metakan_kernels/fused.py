@@ -30,7 +30,7 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 
 from . import reference
-from .calls import Backend, CallSizes, knots_or_uniform
+from .calls import REFERENCE, Backend, CallSizes, knots_or_uniform
 from .limits import (
     ACTIVATION_CODES,
     ACTIVATIONS,
@@ -240,3 +240,9 @@ class FusedBackend(Backend):
             b2.contiguous(), self._knots(x, grid), spec.grid_size, spec.spline_order, spec.lo, spec.hi,
             ACTIVATION_CODES[meta_activation],
         )
+
+    def kan_edge_l1(self, x, coef, base_weight, spec, grid, coef_scale=None):
+        return REFERENCE.kan_edge_l1(x, coef, base_weight, spec, grid, coef_scale)
+
+    def metakan_edge_l1(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
+        return REFERENCE.metakan_edge_l1(x, embedding, w1, b1, w2, b2, spec, grid, meta_activation)

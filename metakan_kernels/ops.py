@@ -1,4 +1,4 @@
-"""Public ops ``kan_linear`` and ``metakan_linear``: check arguments, pick a backend, flatten batch dims."""
+"""Public ops (the two layer ops and their edge statistics): check arguments, pick a backend, flatten batch dims."""
 
 from __future__ import annotations
 
@@ -27,6 +27,29 @@ def _autocast(x: torch.Tensor, *tensors: Optional[torch.Tensor]) -> tuple:
 def _flatten(x: torch.Tensor) -> torch.Tensor:
     # numel-based, so that a zero-size batch or in_features == 0 still reshapes
     return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+
+
+def _kan_call(x, coef, base_weight, grid_size, spline_order, grid_range, grid, coef_scale, backend):
+    """The checked arguments of a KAN op call, x flattened to (B, I), and the backend that runs it."""
+    spec = make_spec(grid_size, spline_order, grid_range)
+    x, coef, base_weight, coef_scale = _autocast(x, coef, base_weight, coef_scale)
+    check_op_args(KAN, spec, grid, x=x, coef=coef, coef_scale=coef_scale, base_weight=base_weight)
+    x2 = _flatten(x)
+    sizes = CallSizes(x2.shape[0], x2.shape[1], coef.shape[0])
+    impl = select_backend(backend, x.device, x.dtype, spec, sizes)
+    return impl, (x2, coef, base_weight, spec, grid, coef_scale)
+
+
+def _metakan_call(x, embedding, w1, b1, w2, b2, grid_size, spline_order, grid_range, grid, meta_activation, backend):
+    """As :func:`_kan_call`, for a MetaKAN op call."""
+    spec = make_spec(grid_size, spline_order, grid_range)
+    x, embedding, w1, b1, w2, b2 = _autocast(x, embedding, w1, b1, w2, b2)
+    check_op_args(METAKAN, spec, grid, x=x, embedding=embedding, w1=w1, b1=b1, w2=w2, b2=b2)
+    check_meta_activation(meta_activation)
+    x2 = _flatten(x)
+    sizes = CallSizes(x2.shape[0], x2.shape[1], embedding.shape[0], embedding.shape[2], w1.shape[0])
+    impl = select_backend(backend, x.device, x.dtype, spec, sizes)
+    return impl, (x2, embedding, w1, b1, w2, b2, spec, grid, meta_activation)
 
 
 def kan_linear(
@@ -59,14 +82,8 @@ def kan_linear(
 
     Returns: (..., out_features).
     """
-    spec = make_spec(grid_size, spline_order, grid_range)
-    x, coef, base_weight, coef_scale = _autocast(x, coef, base_weight, coef_scale)
-    check_op_args(KAN, spec, grid, x=x, coef=coef, coef_scale=coef_scale, base_weight=base_weight)
-    x2 = _flatten(x)
-    sizes = CallSizes(x2.shape[0], x2.shape[1], coef.shape[0])
-    impl = select_backend(backend, x.device, x.dtype, spec, sizes)
-    y = impl.kan_linear(x2, coef, base_weight, spec, grid, coef_scale)
-    return y.reshape(*x.shape[:-1], coef.shape[0])
+    impl, args = _kan_call(x, coef, base_weight, grid_size, spline_order, grid_range, grid, coef_scale, backend)
+    return impl.kan_linear(*args).reshape(*x.shape[:-1], coef.shape[0])
 
 
 def metakan_linear(
@@ -99,12 +116,57 @@ def metakan_linear(
 
     Returns: (..., out_features).
     """
-    spec = make_spec(grid_size, spline_order, grid_range)
-    x, embedding, w1, b1, w2, b2 = _autocast(x, embedding, w1, b1, w2, b2)
-    check_op_args(METAKAN, spec, grid, x=x, embedding=embedding, w1=w1, b1=b1, w2=w2, b2=b2)
-    check_meta_activation(meta_activation)
-    x2 = _flatten(x)
-    sizes = CallSizes(x2.shape[0], x2.shape[1], embedding.shape[0], embedding.shape[2], w1.shape[0])
-    impl = select_backend(backend, x.device, x.dtype, spec, sizes)
-    y = impl.metakan_linear(x2, embedding, w1, b1, w2, b2, spec, grid, meta_activation)
-    return y.reshape(*x.shape[:-1], embedding.shape[0])
+    impl, args = _metakan_call(
+        x, embedding, w1, b1, w2, b2, grid_size, spline_order, grid_range, grid, meta_activation, backend
+    )
+    return impl.metakan_linear(*args).reshape(*x.shape[:-1], embedding.shape[0])
+
+
+def kan_edge_l1(
+    x: torch.Tensor,
+    coef: torch.Tensor,
+    base_weight: Optional[torch.Tensor],
+    *,
+    grid_size: int = 5,
+    spline_order: int = 3,
+    grid_range: Sequence[float] = (-1.0, 1.0),
+    grid: Optional[torch.Tensor] = None,
+    coef_scale: Optional[torch.Tensor] = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Each edge's mean absolute activation over the batch, ``|φ_oi|_1 = mean_b |φ_oi(x[b, i])|``.
+
+    ``φ_oi(t) = base_weight[o,i] silu(t) + Σ_m coef_scale[o,i] coef[o,i,m] B_m(t)`` is edge (o, i)'s term
+    of :func:`kan_linear` (so ``y[b, o] = Σ_i φ_oi(x[b, i])``); ``|φ_oi|_1`` is the KAN paper's edge
+    importance, which pruning and the sample-based regularization use. Arguments as :func:`kan_linear`;
+    x: (..., in_features), every leading dimension a sample. Differentiable in every tensor (the
+    derivative of ``|φ|`` is taken as 0 where ``φ = 0``); no backend keeps or allocates a
+    (batch, out_features, in_features) tensor except the reference.
+
+    Returns: (out_features, in_features); NaN for an empty batch.
+    """
+    impl, args = _kan_call(x, coef, base_weight, grid_size, spline_order, grid_range, grid, coef_scale, backend)
+    return impl.kan_edge_l1(*args)
+
+
+def metakan_edge_l1(
+    x: torch.Tensor,
+    embedding: torch.Tensor,
+    w1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+    *,
+    grid_size: int = 5,
+    spline_order: int = 3,
+    grid_range: Sequence[float] = (-1.0, 1.0),
+    grid: Optional[torch.Tensor] = None,
+    meta_activation: str = "relu",
+    backend: str = "auto",
+) -> torch.Tensor:
+    """:func:`kan_edge_l1` of a MetaKAN layer (arguments as :func:`metakan_linear`), differentiable in
+    every tensor. Returns: (out_features, in_features)."""
+    impl, args = _metakan_call(
+        x, embedding, w1, b1, w2, b2, grid_size, spline_order, grid_range, grid, meta_activation, backend
+    )
+    return impl.metakan_edge_l1(*args)

@@ -18,6 +18,8 @@ __all__ = [
     "kan_linear_ref",
     "meta_mlp_ref",
     "metakan_linear_ref",
+    "kan_edge_l1_ref",
+    "metakan_edge_l1_ref",
 ]
 
 META_ACTIVATIONS = {
@@ -134,3 +136,44 @@ def metakan_linear_ref(
     # contiguous, so that the result is bit-identical to a KAN layer holding these weights
     coef, base_weight = weights[..., :num_bases].contiguous(), weights[..., num_bases].contiguous()
     return kan_linear_ref(x, coef, base_weight, knots, spline_order)
+
+
+def kan_edge_l1_ref(
+    x: torch.Tensor,
+    coef: torch.Tensor,
+    base_weight: Optional[torch.Tensor],
+    knots: torch.Tensor,
+    spline_order: int,
+    coef_scale: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Each edge's batch mean ``|φ_oi|_1 = mean_b |φ_oi(x[b,i])|`` (the KAN paper's edge L1 norm), where
+    ``φ_oi(t) = wb[o,i] silu(t) + Σ_m s[o,i] coef[o,i,m] B_m(t)`` is the edge's term of :func:`kan_linear_ref`.
+
+    Arguments as :func:`kan_linear_ref`. Returns: (O, I); NaN for an empty batch (a mean of nothing).
+    Differentiable (the gradient of ``|φ|`` is taken as 0 where ``φ = 0``). Materializes (B, O, I).
+    """
+    if coef_scale is not None:
+        coef = coef * coef_scale.unsqueeze(-1)
+    bases = b_spline_bases(x, knots, spline_order)
+    phi = torch.einsum("bik,oik->boi", bases, coef)
+    if base_weight is not None:
+        phi = phi + F.silu(x).unsqueeze(1) * base_weight
+    return phi.abs().mean(0)
+
+
+def metakan_edge_l1_ref(
+    x: torch.Tensor,
+    embedding: torch.Tensor,
+    w1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+    knots: torch.Tensor,
+    spline_order: int,
+    activation: str = "relu",
+) -> torch.Tensor:
+    """:func:`kan_edge_l1_ref` of the MetaKAN layer's generated weights; arguments as
+    :func:`metakan_linear_ref`. Returns: (O, I)."""
+    weights = meta_mlp_ref(embedding, w1, b1, w2, b2, activation)
+    num_bases = weights.shape[-1] - 1
+    return kan_edge_l1_ref(x, weights[..., :num_bases], weights[..., num_bases], knots, spline_order)
