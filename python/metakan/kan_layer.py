@@ -103,13 +103,32 @@ class KANLinear(torch.nn.Module):
             return self.spline_weight * self.spline_scaler.unsqueeze(-1)
         return self.spline_weight
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _options(self) -> dict:
         # The scaler goes to the op as a factor, so that the fused backends never keep the product.
-        options = dict(
+        return dict(
             grid_size=self.grid_size, spline_order=self.spline_order, grid_range=self.grid_range,
             grid=None if self.grid_is_uniform else self.grid, backend=self.backend,
             coef_scale=self.spline_scaler if self.enable_standalone_scale_spline else None,
         )
+
+    def edge_values(self, t: torch.Tensor) -> torch.Tensor:
+        """Every edge's function at t: ``φ_oi(t[n, i])``, (N, in_features) -> (N, out_features, in_features).
+
+        Materializes the (N, O, I) values: for plots and fits on a few hundred points, not for training.
+        """
+        spline = torch.einsum("nik,oik->noi", self.b_splines(t), self.scaled_spline_weight)
+        return spline + self.base_weight * self.base_activation(t).unsqueeze(1)
+
+    def edge_l1(self, x: torch.Tensor) -> torch.Tensor:
+        """Each edge's importance ``|φ_oi|_1 = mean_n |φ_oi(x[n, i])|`` on x (..., in_features):
+        (out_features, in_features), differentiable. Fused (no (N, O, I) tensor) for the SiLU base;
+        another base activation goes through :meth:`edge_values`."""
+        if isinstance(self.base_activation, torch.nn.SiLU):
+            return mk.kan_edge_l1(x, self.spline_weight, self.base_weight, **self._options())
+        return self.edge_values(x.reshape(-1, self.in_features)).abs().mean(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        options = self._options()
         if isinstance(self.base_activation, torch.nn.SiLU):
             y = mk.kan_linear(x, self.spline_weight, self.base_weight, **options)
         else:  # the op computes the spline part, PyTorch the base part

@@ -34,7 +34,8 @@ class MetaKANLinear(torch.nn.Module):
     ``w = edge_scale * meta_learner(embedding / edge_scale)`` (the two fixed factors are folded into
     the meta-learner's small weight matrices before the op, so the fused kernels run unchanged).
     ``init="paper"`` is the MetaKAN paper's code: Xavier-normal embeddings over the
-    (out*in, embedding_dim) matrix, ``edge_scale = 1``. docs/init.md derives both.
+    (out*in, embedding_dim) matrix, ``edge_scale = 1``. docs/init.md derives both. ``edge_scale=``
+    sets the factor explicitly instead (pruning keeps a layer's function with it).
     """
 
     def __init__(
@@ -50,10 +51,14 @@ class MetaKANLinear(torch.nn.Module):
         meta_activation: str = "relu",
         backend: str = "auto",
         init: str = "default",
+        edge_scale: Optional[float] = None,
     ):
         super().__init__()
         spec = mk.make_spec(grid_size, spline_order, grid_range)
         self.init = check_init(init)
+        if edge_scale is not None and not (isinstance(edge_scale, (int, float)) and 0 < edge_scale < float("inf")):
+            raise ValueError(f"edge_scale must be a positive finite number or None, got {edge_scale!r}")
+        self._edge_scale = None if edge_scale is None else float(edge_scale)
         if meta_learner is None:
             meta_learner = MetaLearner(embedding_dim, hidden_dim, spec.num_bases, meta_activation, init)
         elif isinstance(meta_learner, MetaLearner):
@@ -80,7 +85,10 @@ class MetaKANLinear(torch.nn.Module):
     @property
     def edge_scale(self) -> float:
         """The spread of a base weight of efficient-kan's init (kaiming-uniform, bound
-        ``1/sqrt(in_features)``) under ``init="default"``; 1 under ``init="paper"``."""
+        ``1/sqrt(in_features)``) under ``init="default"``; 1 under ``init="paper"``; or the
+        ``edge_scale`` given to the constructor (a pruned layer keeps its original one)."""
+        if self._edge_scale is not None:
+            return self._edge_scale
         if self.init == "paper":
             return 1.0
         return (3.0 * max(self.in_features, 1)) ** -0.5
@@ -128,6 +136,23 @@ class MetaKANLinear(torch.nn.Module):
                 f"(out_features, in_features, grid_size + spline_order + 1) = {expected}, got {tuple(weights.shape)}"
             )
         return weights
+
+    def edge_values(self, t: torch.Tensor) -> torch.Tensor:
+        """Every edge's function at t (N, in_features) -> (N, out_features, in_features), from the
+        generated weights (see :meth:`KANLinear.edge_values`)."""
+        return self.to_kan().edge_values(t)
+
+    def edge_l1(self, x: torch.Tensor) -> torch.Tensor:
+        """Each edge's importance ``|φ_oi|_1 = mean_n |φ_oi(x[n, i])|`` on x (..., in_features):
+        (out_features, in_features), differentiable in the embeddings and the meta-learner."""
+        learner = self.meta_learner
+        if isinstance(learner, MetaLearner):
+            return mk.metakan_edge_l1(
+                x, self.embedding, *self.meta_weights(learner), meta_activation=learner.activation,
+                **self._options(),
+            )
+        weights = self.generated_weights()
+        return mk.kan_edge_l1(x, weights[..., : self.num_bases], weights[..., self.num_bases], **self._options())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         learner = self.meta_learner

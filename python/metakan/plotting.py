@@ -22,10 +22,7 @@ def edge_functions(layer: Union[KANLinear, MetaKANLinear], points: int = 101) ->
     lo, hi = kan.grid[:, k], kan.grid[:, -k - 1]  # the interval [lo, hi] the grid covers
     steps = torch.linspace(0, 1, points, dtype=kan.grid.dtype, device=kan.grid.device)
     x = lo[:, None] + (hi - lo)[:, None] * steps  # (I, P)
-    bases = kan.b_splines(x.T.contiguous())  # (P, I, K)
-    spline = torch.einsum("pik,oik->oip", bases, kan.scaled_spline_weight)
-    base = kan.base_weight[:, :, None] * kan.base_activation(x)[None]
-    return x, spline + base
+    return x, kan.edge_values(x.T.contiguous()).permute(1, 2, 0)
 
 
 def kan_layers(model: torch.nn.Module) -> List[Union[KANLinear, MetaKANLinear]]:

@@ -1,0 +1,20 @@
+"""Reading a trained KAN or MetaKAN: edge importances, sparsity regularization, pruning and symbolic formulas."""
+
+from .edges import edge_scores, forward_with_edge_l1, layer_inputs
+from .prune import kept_nodes, prune
+from .regularization import activation_regularization, regularized_forward
+from .symbolic import SymbolicKAN, auto_symbolic, round_constants, symbolic_formula
+
+__all__ = [
+    "SymbolicKAN",
+    "auto_symbolic",
+    "round_constants",
+    "symbolic_formula",
+    "activation_regularization",
+    "edge_scores",
+    "forward_with_edge_l1",
+    "kept_nodes",
+    "layer_inputs",
+    "prune",
+    "regularized_forward",
+]

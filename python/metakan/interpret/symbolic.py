@@ -1,0 +1,180 @@
+"""Snapping every edge of a trained network to a library function, refitting the result, and reading its formula."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import List, Optional, Sequence
+
+import sympy
+import torch
+
+from .edges import layer_inputs, network_layers
+from .fit import EdgeFit, best_fit
+from .library import DEFAULT_LIBRARY, LIBRARY, check_library
+
+# Samples of each input at which an edge is fitted: quantiles of the inputs the edge saw.
+FIT_POINTS = 256
+
+
+class SymbolicLayer(torch.nn.Module):
+    """``y[n, o] = Σ_i c[o,i] f_oi(a[o,i] x[n, i] + b[o,i]) + d[o,i]``, each f_oi a library function.
+
+    ``names[o][i]`` is edge (o, i)'s function and ``r2[o][i]`` the R² of its fit to the edge it replaced.
+    """
+
+    def __init__(self, fits: List[List[EdgeFit]]):
+        super().__init__()
+        self.names = [[fit.name for fit in row] for row in fits]
+        self.r2 = [[fit.r2 for fit in row] for row in fits]
+        params = torch.tensor([[fit[1:5] for fit in row] for row in fits], dtype=torch.float64)
+        self.a, self.b, self.c, self.d = (torch.nn.Parameter(params[..., j].clone()) for j in range(4))
+        self.in_features, self.out_features = len(fits[0]), len(fits)
+        self._masks = {name: torch.tensor([[n == name for n in row] for row in self.names])
+                       for name in {n for row in self.names for n in row}}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inner = self.a * x.unsqueeze(1) + self.b  # (N, O, I)
+        values = torch.zeros_like(inner)
+        for name, mask in self._masks.items():
+            values = torch.where(mask, LIBRARY[name].torch(torch.where(mask, inner, torch.ones_like(inner))), values)
+        return (self.c * values + self.d).sum(-1)
+
+    def formulas(self, inputs: Sequence) -> List:
+        """The layer's outputs as sympy expressions of ``inputs`` (one expression per input)."""
+        a, b, c, d = (p.detach().tolist() for p in (self.a, self.b, self.c, self.d))
+        outputs = []
+        for o in range(self.out_features):
+            total = sympy.Integer(0)
+            for i, u in enumerate(inputs):
+                name = self.names[o][i]
+                if name == "0":
+                    total += sympy.Float(d[o][i])
+                    continue
+                inner = u if LIBRARY[name].affine else sympy.Float(a[o][i]) * u + sympy.Float(b[o][i])
+                total += sympy.Float(c[o][i]) * LIBRARY[name].sympy(inner) + sympy.Float(d[o][i])
+            outputs.append(total)
+        return outputs
+
+
+class SymbolicKAN(torch.nn.Module):
+    """A network of :class:`SymbolicLayer` with the widths of the network it was fitted to (float64)."""
+
+    def __init__(self, layers: List[SymbolicLayer]):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.double()
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def edges(self) -> List[dict]:
+        """Every edge's chosen function and R²: [{"layer", "output", "input", "function", "r2"}, ...]."""
+        return [
+            {"layer": l, "output": o, "input": i, "function": layer.names[o][i], "r2": layer.r2[o][i]}
+            for l, layer in enumerate(self.layers)
+            for o in range(layer.out_features)
+            for i in range(layer.in_features)
+        ]
+
+    def refit(self, x: torch.Tensor, y: torch.Tensor, steps: int = 50) -> float:
+        """Train every edge's a, b, c, d on (x (N, in), y (N, out)) by LBFGS in float64, as pykan does
+        after snapping, so that a formula of the right form gets exact constants. Keeps the best state
+        seen (a step can leave a function's domain); returns its mean squared error."""
+        x, y = x.double(), y.double().reshape(len(x), -1)
+        optimizer = torch.optim.LBFGS(self.parameters(), lr=1.0, max_iter=20, history_size=20,
+                                      line_search_fn="strong_wolfe", tolerance_grad=1e-32, tolerance_change=1e-32)
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            loss = (self(x) - y).pow(2).mean()
+            loss.backward()
+            return loss
+
+        best = float((self(x) - y).pow(2).mean().detach())
+        state = {k: v.clone() for k, v in self.state_dict().items()}
+        for _ in range(steps):
+            optimizer.step(closure)
+            loss = float((self(x) - y).pow(2).mean().detach())
+            if not math.isfinite(loss):
+                break
+            if loss < best:
+                best, state = loss, {k: v.clone() for k, v in self.state_dict().items()}
+        self.load_state_dict(state)
+        return best
+
+
+def _fit_points(inputs: torch.Tensor) -> torch.Tensor:
+    """FIT_POINTS quantiles of every feature's samples: (P, I), so that fits weigh where the data is."""
+    q = torch.linspace(0, 1, FIT_POINTS, dtype=inputs.dtype, device=inputs.device)
+    return torch.quantile(inputs, q, dim=0)
+
+
+@torch.no_grad()
+def auto_symbolic(model: torch.nn.Module, x: torch.Tensor, library: Sequence[str] = DEFAULT_LIBRARY,
+                  scores: Optional[List[torch.Tensor]] = None, threshold: float = 0.0) -> SymbolicKAN:
+    """Fit each edge of the KAN or MetaKAN network to ``c · f(a · t + b) + d`` over the functions in
+    ``library`` (names of :data:`~metakan.interpret.library.LIBRARY`), on the inputs each layer sees for
+    the samples x (N, in_features); keep per edge the simplest function that fits well (pykan's scoring)
+    and its R². MetaKAN edges are fitted through their generated weights. Edges whose importance in
+    ``scores`` (from :func:`~metakan.interpret.edge_scores`) is below ``threshold`` become the zero function.
+    Returns a :class:`SymbolicKAN`; call its ``refit`` to tune the constants, then :func:`symbolic_formula`.
+    """
+    library = check_library(library)
+    if x.dim() != 2 or x.shape[0] < 2:
+        raise ValueError(f"x must be a (samples, in_features) batch of at least 2 samples, got {tuple(x.shape)}")
+    layers = network_layers(model)
+    if scores is not None and len(scores) != len(layers):
+        raise ValueError(f"scores has {len(scores)} entries for a network of {len(layers)} layers")
+    fitted = []
+    for l, (layer, inputs) in enumerate(zip(layers, layer_inputs(model, x))):
+        points = _fit_points(inputs.double())
+        values = copy.deepcopy(layer).double().edge_values(points).cpu()  # a float64 copy: the model stays
+        points = points.cpu()
+        rows = []
+        for o in range(layer.out_features):
+            row = []
+            for i in range(layer.in_features):
+                if scores is not None and float(scores[l][o, i]) < threshold:
+                    row.append(EdgeFit("0", 1.0, 0.0, 0.0, 0.0, 1.0))
+                else:
+                    row.append(best_fit(points[:, i], values[:, o, i], library))
+            rows.append(row)
+        fitted.append(SymbolicLayer(rows))
+    return SymbolicKAN(fitted)
+
+
+def round_constants(expr, digits: int):
+    """``expr`` with every floating-point constant rounded to ``digits`` decimals; a constant that rounds
+    to a whole number becomes an exact integer (so that ``1.0*x`` reads ``x``)."""
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 0:
+        raise ValueError(f"digits must be an integer >= 0, got {digits!r}")
+
+    def rounded(value: float):
+        value = round(value, digits)
+        return sympy.Integer(int(value)) if value == int(value) else sympy.Float(value)
+
+    return expr.xreplace({f: rounded(float(f)) for f in expr.atoms(sympy.Float)})
+
+
+def symbolic_formula(symbolic: SymbolicKAN, names: Optional[Sequence[str]] = None, digits: Optional[int] = 4,
+                     simplify: bool = True) -> List:
+    """The network's outputs as sympy expressions of its inputs, ``names`` (default x_1, x_2, ...).
+
+    ``digits`` rounds the constants (None keeps them all); ``simplify`` runs sympy's simplification after
+    expanding. Returns one expression per output.
+    """
+    width = symbolic.layers[0].in_features
+    names = [f"x_{i + 1}" for i in range(width)] if names is None else list(names)
+    if len(names) != width:
+        raise ValueError(f"{len(names)} names for a network of {width} inputs")
+    values = [sympy.Symbol(name) for name in names]
+    for layer in symbolic.layers:
+        values = layer.formulas(values)
+    if digits is not None:
+        values = [round_constants(sympy.expand(v), digits) for v in values]
+    if simplify:
+        values = [sympy.simplify(v) for v in values]
+    return values

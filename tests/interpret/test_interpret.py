@@ -1,0 +1,132 @@
+"""metakan.interpret: edge importances against the materialized edge values, pruning, symbolic recovery."""
+
+import pytest
+import torch
+
+import metakan
+import metakan_kernels as mk
+from metakan import interpret
+
+
+def _fit(model, x, y, steps=30):
+    opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=20, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-32, tolerance_change=1e-32)
+
+    def closure():
+        opt.zero_grad()
+        loss = (model(x).squeeze(-1) - y).pow(2).mean()
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        opt.step(closure)
+    return float(closure().detach())
+
+
+@pytest.mark.parametrize("kind", ["kan", "metakan"])
+def test_edge_scores_are_mean_abs_edge_values(kind):
+    torch.manual_seed(0)
+    model = metakan.KAN([3, 5, 2]) if kind == "kan" else metakan.MetaKAN([3, 5, 2], share="all")
+    x = torch.rand(64, 3) * 2.4 - 1.2  # partly outside the grid
+    scores = interpret.edge_scores(model, x)
+    inputs = interpret.layer_inputs(model, x)
+    for layer, score, t in zip(model.layers, scores, inputs):
+        expected = layer.edge_values(t).abs().mean(0)
+        torch.testing.assert_close(score, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", [name for name in mk.available_backends() if name != "triton"])
+def test_edge_l1_op_matches_reference_and_differentiates(backend):
+    torch.manual_seed(1)
+    x = (torch.rand(9, 3, dtype=torch.float64) * 2.6 - 1.3).requires_grad_()
+    coef = torch.randn(4, 3, 8, dtype=torch.float64, requires_grad=True)
+    base = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    got = mk.kan_edge_l1(x, coef, base, backend=backend)
+    knots = mk.uniform_knots(3, 5, 3, dtype=torch.float64)
+    want = mk.reference.kan_edge_l1_ref(x, coef, base, knots, 3)
+    torch.testing.assert_close(got, want)
+    weights = torch.randn(4, 3, dtype=torch.float64)
+    grads = torch.autograd.grad((got * weights).sum(), (x, coef, base))
+    expected = torch.autograd.grad((want * weights).sum(), (x, coef, base))
+    for g, e in zip(grads, expected):
+        torch.testing.assert_close(g, e)
+
+
+def test_regularization_is_l1_plus_entropy_and_trains_sparse():
+    torch.manual_seed(0)
+    model = metakan.KAN([2, 4, 1])
+    x = torch.rand(128, 2) * 2 - 1
+    y, reg = interpret.regularized_forward(model, x, l1=1.0, entropy=0.0)
+    torch.testing.assert_close(y, model(x))
+    torch.testing.assert_close(reg, sum(s.sum() for s in interpret.edge_scores(model, x)))
+    p = torch.tensor([[0.5, 0.5]])
+    value = interpret.activation_regularization([p], l1=0.0, entropy=1.0)
+    torch.testing.assert_close(value, torch.log(torch.tensor(2.0)))
+    reg.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_prune_removes_dead_kan_nodes_and_keeps_the_function():
+    torch.manual_seed(0)
+    model = metakan.KAN([2, 6, 1])
+    x = torch.rand(200, 2) * 2 - 1
+    with torch.no_grad():  # hidden nodes 1..5 feed nothing: their outgoing edges are zero
+        model.layers[1].base_weight[:, 1:] = 0
+        model.layers[1].spline_weight[:, 1:] = 0
+    pruned = interpret.prune(model, x, threshold=1e-3)
+    assert pruned.pruned_widths == [2, 1, 1]
+    torch.testing.assert_close(pruned(x), model(x))
+    assert [layer.in_features for layer in model.layers] == [2, 6]  # the original is untouched
+
+
+def test_prune_metakan_slices_embeddings_and_keeps_shared_learner():
+    torch.manual_seed(0)
+    model = metakan.MetaKAN([2, 6, 1], share="all")
+    x = torch.rand(200, 2) * 2 - 1
+    scores = interpret.edge_scores(model, x)
+    threshold = float(torch.minimum(scores[0].amax(1), scores[1].amax(0)).median())
+    kept = interpret.kept_nodes(scores, threshold)
+    pruned = interpret.prune(model, x, threshold)
+    assert pruned.pruned_widths == [len(k) for k in kept] and 1 <= pruned.pruned_widths[1] < 6
+    assert pruned.layers[0].meta_learner is pruned.layers[1].meta_learner
+    # each remaining edge is the same function as before
+    hidden = kept[1]
+    before = model.layers[0].edge_values(x)[:, hidden]
+    torch.testing.assert_close(pruned.layers[0].edge_values(x), before)
+    h = model.layers[0](x)[:, hidden]
+    torch.testing.assert_close(pruned.layers[1].edge_values(h), model.layers[1].edge_values(model.layers[0](x))[:, :, hidden])
+
+
+@pytest.mark.parametrize("kind", ["kan", "metakan"])
+def test_auto_symbolic_recovers_a_held_out_formula(kind):
+    """sin(2x) + y^2 is not a registered equation: the recovered formula equals it on fresh points."""
+    torch.manual_seed(0)
+    x = torch.rand(1000, 2) * 2 - 1
+    y = torch.sin(2 * x[:, 0]) + x[:, 1] ** 2
+    model = metakan.KAN([2, 1]) if kind == "kan" else metakan.MetaKAN([2, 1])
+    assert _fit(model, x, y) < 1e-5
+    symbolic = interpret.auto_symbolic(model, x)
+    assert [e["function"] for e in symbolic.edges()] == ["sin", "x^2"]
+    assert min(e["r2"] for e in symbolic.edges()) > 0.999
+    assert symbolic.refit(x, y, steps=20) < 1e-12
+    (formula,) = interpret.symbolic_formula(symbolic, ["u", "v"], digits=6)
+    fresh = torch.rand(500, 2, dtype=torch.float64) * 2 - 1
+    from metakan.tasks.expression import numpy_function
+
+    values = numpy_function(formula, ["u", "v"])(fresh[:, 0].numpy(), fresh[:, 1].numpy())
+    truth = torch.sin(2 * fresh[:, 0]) + fresh[:, 1] ** 2
+    assert float((torch.as_tensor(values) - truth).abs().max() / truth.abs().max()) <= 1e-3
+
+
+def test_bad_input_is_refused():
+    model = metakan.KAN([2, 1])
+    with pytest.raises(ValueError, match="threshold"):
+        interpret.prune(model, torch.zeros(4, 2), threshold=float("nan"))
+    with pytest.raises(ValueError, match="unknown symbolic"):
+        interpret.auto_symbolic(model, torch.zeros(4, 2), library=["x", "nope"])
+    with pytest.raises(TypeError, match="network"):
+        interpret.edge_scores(torch.nn.Linear(2, 1), torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="non-empty"):
+        interpret.edge_scores(model, torch.zeros(0, 2))
+    with pytest.raises(ValueError, match="digits"):
+        interpret.round_constants(interpret.symbolic_formula(interpret.auto_symbolic(model, torch.rand(8, 2)))[0], -1)
