@@ -8,6 +8,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 import torch
 
+from . import formula
 from .feynman import FEYNMAN, Equation, equation
 from .options import add_common, int_list, model_spec, positive_int
 from .runner import TaskRun, train_and_record
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser, sweep: bool = False) -> None:
     task.add_argument("--n-train", type=positive_int, default=1000)
     task.add_argument("--n-test", type=positive_int, default=1000)
     task.add_argument("--list-equations", action=_ListEquations, help="print the Feynman equations and exit")
+    formula.add_arguments(task)
     add_common(parser, optimizer="lbfgs", epochs=50, lr=1.0, batch_size=0, share="all", hidden_dim=8)
 
 
@@ -88,8 +90,11 @@ def run(args: argparse.Namespace, rank: int = 0, world: int = 1) -> Optional[Tas
 
     ranges = ", ".join(f"{n} in [{lo:g}, {hi:g}]" for n, (lo, hi) in zip(eq.names, eq.ranges))
     description = f"{eq.name}: {eq.expression}; {ranges}; {args.n_train} train / {args.n_test} test points"
-    return train_and_record("symbolic", args, spec, problem, batches_per_epoch(args.n_train, args.batch_size),
+    done = train_and_record("symbolic", args, spec, problem, batches_per_epoch(args.n_train, args.batch_size),
                             train, evaluate, description, rank, world)
+    if done is not None and (getattr(args, "prune", False) or getattr(args, "symbolic", False)):
+        done.result["interpretation"] = formula.interpret_run(done.model, data, eq, args)
+    return done
 
 
 class _ListEquations(argparse.Action):

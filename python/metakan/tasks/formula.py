@@ -1,0 +1,76 @@
+"""The symbolic task's interpretation stage: prune the trained network, snap its edges, read and test its formula."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import sympy
+import torch
+
+from .. import interpret
+from .expression import numpy_function
+from .feynman import Equation
+
+
+def add_arguments(task: argparse._ArgumentGroup) -> None:
+    task.add_argument("--prune", action="store_true",
+                      help="after training, remove hidden nodes whose edges all have |phi|_1 below --prune-threshold")
+    task.add_argument("--prune-threshold", type=float, default=1e-2)
+    task.add_argument("--symbolic", action="store_true",
+                      help="after training (and pruning), fit every edge to a library function and print the formula")
+    task.add_argument("--digits", type=int, default=4, help="decimals of the printed formula's constants")
+
+
+def in_variables(output, eq: Equation, y_mean: float, y_std: float):
+    """The network's formula in the equation's variables: inputs were mapped from their ranges to
+    [-1, 1] and the target standardised, so both maps are composed around the network's output."""
+    scaled = {sympy.Symbol(f"_s{i}"): 2 * (sympy.Symbol(name) - lo) / (hi - lo) - 1
+              for i, (name, (lo, hi)) in enumerate(zip(eq.names, eq.ranges))}
+    return sympy.Float(y_mean) + sympy.Float(y_std) * output.xreplace(scaled)
+
+
+def interpret_run(model: torch.nn.Module, data, eq: Equation, args: argparse.Namespace) -> dict:
+    """Prune and/or snap ``model`` as ``args`` ask; the JSON section of the result (also printed)."""
+    start = time.perf_counter()
+    x_train = data.x_train.to(next(model.parameters()).device)
+    result = {}
+    if args.prune:
+        model = interpret.prune(model, x_train, args.prune_threshold)
+        result["pruned_widths"] = model.pruned_widths
+        print(f"pruned widths: {model.pruned_widths}")
+    if args.symbolic:
+        scores = interpret.edge_scores(model, x_train)
+        symbolic = interpret.auto_symbolic(model, x_train, scores=scores, threshold=args.prune_threshold)
+        mse = symbolic.refit(data.x_train, data.y_train, steps=50)
+        edges = symbolic.edges()
+        for edge in edges:
+            print(f"  layer {edge['layer']} edge ({edge['output']}, {edge['input']}): {edge['function']:8} "
+                  f"R^2 = {edge['r2']:.6f}")
+        internal = [f"_s{i}" for i in range(eq.num_vars)]
+        (exact,) = interpret.symbolic_formula(symbolic, internal, digits=None, simplify=False)
+        (rounded,) = interpret.symbolic_formula(symbolic, internal, digits=args.digits)
+        formula = sympy.simplify(interpret.round_constants(sympy.expand(
+            in_variables(rounded, eq, data.y_mean, data.y_std)), args.digits))
+        full = in_variables(exact, eq, data.y_mean, data.y_std)
+        truth = eq.function()
+        lo, hi = np.array(eq.ranges, dtype=np.float64).T
+        x_test = lo + (hi - lo) * (data.x_test.double().numpy() + 1) / 2
+        target = truth(x_test)
+
+        def rmse(expr) -> float:
+            with np.errstate(all="ignore"):
+                values = numpy_function(expr, eq.names)(*(x_test[:, i] for i in range(eq.num_vars)))
+            return float(np.sqrt(np.mean((np.broadcast_to(values, target.shape) - target) ** 2)))
+
+        result.update({
+            "edges": edges, "refit_mse": mse, "formula": str(formula), "formula_test_rmse": rmse(formula),
+            "full_precision_test_rmse": rmse(full), "target_std": float(np.std(target)),
+            "formula_equals_truth": sympy.simplify(formula - eq.sympy()) == 0,
+        })
+        print(f"formula: {formula}")
+        print(f"formula test RMSE: {result['formula_test_rmse']:.3e} (constants rounded to {args.digits} decimals), "
+              f"{result['full_precision_test_rmse']:.3e} (full precision); target std {result['target_std']:.3e}")
+    result["seconds"] = time.perf_counter() - start
+    return result
