@@ -130,3 +130,20 @@ def test_bad_input_is_refused():
         interpret.edge_scores(model, torch.zeros(0, 2))
     with pytest.raises(ValueError, match="digits"):
         interpret.round_constants(interpret.symbolic_formula(interpret.auto_symbolic(model, torch.rand(8, 2)))[0], -1)
+
+
+def test_cli_prune_symbolic_writes_the_formula(tmp_path, capsys):
+    from metakan.cli import main
+
+    out = tmp_path / "run.json"
+    code = main(["train", "symbolic", "--equation", "sin(2*x)+y**2", "--variables", "x,y", "--ranges=-1:1",
+                 "--hidden", "1", "--model", "kan", "--prune", "--symbolic", "--epochs", "20", "--no-progress",
+                 "--output", str(out)])
+    assert code in (0, None)
+    import json
+
+    result = json.loads(out.read_text())["interpretation"]
+    assert result["pruned_widths"] == [2, 1, 1]
+    assert [e["function"] for e in result["edges"]][:2] == ["sin", "x^2"]
+    assert result["formula_test_rmse"] <= 1e-3 * result["target_std"]
+    assert "formula:" in capsys.readouterr().out
