@@ -147,3 +147,39 @@ def test_cli_prune_symbolic_writes_the_formula(tmp_path, capsys):
     assert [e["function"] for e in result["edges"]][:2] == ["sin", "x^2"]
     assert result["formula_test_rmse"] <= 1e-3 * result["target_std"]
     assert "formula:" in capsys.readouterr().out
+
+
+def test_reg_option_adds_the_regularization_to_the_mean_loss():
+    import argparse
+
+    from metakan.tasks.formula import regularized_losses
+    from metakan.tasks.symbolic import squared_errors
+
+    torch.manual_seed(0)
+    model = metakan.KAN([2, 3, 1])
+    x, y = torch.rand(50, 2) * 2 - 1, torch.rand(50)
+    losses = regularized_losses(squared_errors, argparse.Namespace(reg=0.01, ddp=1))
+    _, reg = interpret.regularized_forward(model, x)
+    torch.testing.assert_close(losses(model, x, y).mean(), squared_errors(model, x, y).mean() + 0.01 * reg)
+    assert regularized_losses(squared_errors, argparse.Namespace(reg=0.0, ddp=1)) is squared_errors
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="--reg"):
+            regularized_losses(squared_errors, argparse.Namespace(reg=bad, ddp=1))
+    with pytest.raises(ValueError, match="--ddp"):
+        regularized_losses(squared_errors, argparse.Namespace(reg=0.1, ddp=2))
+
+
+def test_formula_evaluates_to_the_symbolic_network():
+    """The sympy formula is the SymbolicKAN's function, every trained constant included (affine edges too)."""
+    from metakan.tasks.expression import numpy_function
+
+    torch.manual_seed(3)
+    model = metakan.KAN([2, 3, 1])
+    x = torch.rand(300, 2) * 2 - 1
+    symbolic = interpret.auto_symbolic(model, x, library=["x", "x^2", "sin", "tanh"])
+    with torch.no_grad():
+        for p in symbolic.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    (formula,) = interpret.symbolic_formula(symbolic, ["u", "v"], digits=None, simplify=False)
+    values = numpy_function(formula, ["u", "v"])(x[:, 0].double().numpy(), x[:, 1].double().numpy())
+    torch.testing.assert_close(torch.as_tensor(values), symbolic(x).squeeze(-1).detach())

@@ -51,7 +51,7 @@ class SymbolicLayer(torch.nn.Module):
                 if name == "0":
                     total += sympy.Float(d[o][i])
                     continue
-                inner = u if LIBRARY[name].affine else sympy.Float(a[o][i]) * u + sympy.Float(b[o][i])
+                inner = sympy.Float(a[o][i]) * u + sympy.Float(b[o][i])  # refit trains a, b of affine edges too
                 total += sympy.Float(c[o][i]) * LIBRARY[name].sympy(inner) + sympy.Float(d[o][i])
             outputs.append(total)
         return outputs

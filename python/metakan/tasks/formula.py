@@ -15,12 +15,32 @@ from .feynman import Equation
 
 
 def add_arguments(task: argparse._ArgumentGroup) -> None:
+    task.add_argument("--reg", type=float, default=0.0, metavar="LAMBDA",
+                      help="add LAMBDA times the KAN paper's sample-based L1 + entropy regularization to the loss "
+                           "(makes the network sparse before --prune)")
     task.add_argument("--prune", action="store_true",
                       help="after training, remove hidden nodes whose edges all have |phi|_1 below --prune-threshold")
     task.add_argument("--prune-threshold", type=float, default=1e-2)
     task.add_argument("--symbolic", action="store_true",
                       help="after training (and pruning), fit every edge to a library function and print the formula")
     task.add_argument("--digits", type=int, default=4, help="decimals of the printed formula's constants")
+
+
+def regularized_losses(losses, args: argparse.Namespace):
+    """``losses(model, x, y)`` (per example) plus ``args.reg`` times the sparsity regularization of the
+    edges on x, added to every example so that the batch mean gains exactly ``reg * R``."""
+    if not (args.reg >= 0 and args.reg < float("inf")):
+        raise ValueError(f"--reg must be a finite number >= 0, got {args.reg}")
+    if args.reg == 0:
+        return losses
+    if args.ddp > 1:
+        raise ValueError("--reg runs the layers one by one, outside DistributedDataParallel; use it without --ddp")
+
+    def with_regularization(model, x, y):
+        out, reg = interpret.regularized_forward(model, x)
+        return (out.squeeze(-1) - y).pow(2) + args.reg * reg
+
+    return with_regularization
 
 
 def in_variables(output, eq: Equation, y_mean: float, y_std: float):

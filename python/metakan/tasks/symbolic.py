@@ -79,7 +79,8 @@ def run(args: argparse.Namespace, rank: int = 0, world: int = 1) -> Optional[Tas
     data = sample(eq, args.n_train, args.n_test, args.seed)
     spec = model_spec(args, [eq.num_vars, *args.hidden, 1])
     train = (data.x_train, data.y_train)
-    problem = Problem(lambda epoch: shuffled_batches(train, args.batch_size, args.seed, epoch), squared_errors)
+    problem = Problem(lambda epoch: shuffled_batches(train, args.batch_size, args.seed, epoch),
+                      formula.regularized_losses(squared_errors, args))
 
     @torch.no_grad()
     def evaluate(model, device):
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace, rank: int = 0, world: int = 1) -> Optional[Tas
     description = f"{eq.name}: {eq.expression}; {ranges}; {args.n_train} train / {args.n_test} test points"
     done = train_and_record("symbolic", args, spec, problem, batches_per_epoch(args.n_train, args.batch_size),
                             train, evaluate, description, rank, world)
-    if done is not None and (getattr(args, "prune", False) or getattr(args, "symbolic", False)):
+    if done is not None and (args.prune or args.symbolic):
         done.result["interpretation"] = formula.interpret_run(done.model, data, eq, args)
     return done
 
