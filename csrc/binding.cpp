@@ -275,7 +275,8 @@ void set_meta(LayerParams<T, K>& p, const Tensor& embedding, const Tensor& w1, c
 // ---------------------------------------------------------------------------------------------
 // Running the kernels on the tensors' device.
 
-enum class Pass { kForward, kInput, kParams };  // y; dx; the parameters' gradients
+// y; dx; the parameters' gradients; the edge statistics; their backward (dx and/or the parameters')
+enum class Pass { kForward, kInput, kParams, kEdgeL1, kEdgeL1Input, kEdgeL1Params, kEdgeL1Both };
 
 // op(A) as a (rows, cols) view of host memory: A is stored row-major with leading dimension ld,
 // as (rows, cols), or as (cols, rows) when transposed.
@@ -310,6 +311,10 @@ void run_cpu(Pass pass, const LayerParams<T, K>& p) {
     case Pass::kForward: cpu::forward(p, &aten_gemm<T>); break;
     case Pass::kInput: cpu::backward_input(p, &aten_gemm<T>); break;
     case Pass::kParams: cpu::backward_params(p, &aten_gemm<T>); break;
+    case Pass::kEdgeL1: cpu::edge_l1(p, &aten_gemm<T>); break;
+    case Pass::kEdgeL1Input: cpu::edge_l1_backward(p, &aten_gemm<T>, true, false); break;
+    case Pass::kEdgeL1Params: cpu::edge_l1_backward(p, &aten_gemm<T>, false, true); break;
+    case Pass::kEdgeL1Both: cpu::edge_l1_backward(p, &aten_gemm<T>, true, true); break;
   }
 }
 
@@ -326,6 +331,10 @@ void run_cuda(Pass pass, const LayerParams<T, float>& p, const Tensor& x) {
   switch (pass) {
     case Pass::kForward: STD_CUDA_CHECK(cuda::forward(p, stream)); break;
     case Pass::kInput: STD_CUDA_CHECK(cuda::backward_input(p, stream)); break;
+    case Pass::kEdgeL1:
+    case Pass::kEdgeL1Input:
+    case Pass::kEdgeL1Params:
+    case Pass::kEdgeL1Both: METAKAN_CHECK(false, "the native edge statistics run on CPU tensors only");
     case Pass::kParams: {
       const Tensor workspace = torch::stable::new_empty(x, {cuda::params_workspace_elements(p)}, ScalarType::Float);
       STD_CUDA_CHECK(cuda::backward_params(p, static_cast<float*>(workspace.mutable_data_ptr()), stream));
@@ -428,39 +437,58 @@ struct MetaCall {
   }
 };
 
-// y (B, O); zeros when there is nothing to sum.
-template <typename Call>
+// y (B, O), or with EdgeL1 the edge statistics (O, I); zeros when there is nothing to sum (statistics of
+// an empty batch are NaN, a mean of nothing).
+template <bool EdgeL1, typename Call>
 Tensor forward(const Call& call) {
   const Tensor& x = call.in.x;
-  Tensor y = torch::stable::new_zeros(x, {x.size(0), call.out_features()});
-  if (y.numel() == 0 || x.size(1) == 0) return y;
-  dispatch(x, [&](auto types) {
-    auto p = call.template params<typename decltype(types)::T, typename decltype(types)::K>();
-    p.y = mut_ptr<typename decltype(types)::T>(y);
-    p.y_stride = y.stride(0);
-    launch(Pass::kForward, p, x);
-  });
-  return y;
-}
-
-// Fills dx (when need_dx) and the parameter gradients that set_grads(params) points the kernels to
-// (when need_dparams); they hold zeros beforehand, which stand when there is nothing to sum.
-template <typename Call, typename SetGrads>
-void backward(const Call& call, const Tensor& dy, const Tensor& dx, bool need_dx, bool need_dparams,
-              SetGrads&& set_grads) {
-  const Tensor& x = call.in.x;
-  check_dy(dy, x, call.out_features());
-  if (dy.numel() == 0 || x.size(1) == 0) return;
+  const int64_t rows = EdgeL1 ? call.out_features() : x.size(0);
+  const int64_t cols = EdgeL1 ? x.size(1) : call.out_features();
+  Tensor out = torch::stable::new_zeros(x, {rows, cols});
+  if (x.size(0) == 0 && EdgeL1) return torch::stable::fill_(out, std::nan(""));
+  if (out.numel() == 0 || x.size(0) == 0 || x.size(1) == 0) return out;
   dispatch(x, [&](auto types) {
     using T = typename decltype(types)::T;
     auto p = call.template params<T, typename decltype(types)::K>();
-    p.dy = ptr<T>(dy);
-    p.dy_stride = dy.stride(0);
+    if constexpr (EdgeL1) {
+      p.edge_l1 = mut_ptr<T>(out);
+    } else {
+      p.y = mut_ptr<T>(out);
+      p.y_stride = out.stride(0);
+    }
+    launch(EdgeL1 ? Pass::kEdgeL1 : Pass::kForward, p, x);
+  });
+  return out;
+}
+
+// Fills dx (when need_dx) and the parameter gradients that set_grads(params) points the kernels to
+// (when need_dparams) from dy, the gradient of forward<EdgeL1>'s output; they hold zeros beforehand,
+// which stand when there is nothing to sum.
+template <bool EdgeL1, typename Call, typename SetGrads>
+void backward(const Call& call, const Tensor& dy, const Tensor& dx, bool need_dx, bool need_dparams,
+              SetGrads&& set_grads) {
+  const Tensor& x = call.in.x;
+  if constexpr (EdgeL1) {
+    check_weight("dy", dy, x, {call.out_features(), x.size(1)}, "(out_features, in_features)");
+  } else {
+    check_dy(dy, x, call.out_features());
+  }
+  if (x.size(0) == 0 || x.size(1) == 0 || call.out_features() == 0 || !(need_dx || need_dparams)) return;
+  dispatch(x, [&](auto types) {
+    using T = typename decltype(types)::T;
+    auto p = call.template params<T, typename decltype(types)::K>();
     p.dx = mut_ptr<T>(dx);
     p.dx_stride = x.size(1);
     set_grads(p);
-    if (need_dx) launch(Pass::kInput, p, x);
-    if (need_dparams) launch(Pass::kParams, p, x);
+    if constexpr (EdgeL1) {
+      p.dedge_l1 = ptr<T>(dy);
+      launch(need_dx && need_dparams ? Pass::kEdgeL1Both : need_dx ? Pass::kEdgeL1Input : Pass::kEdgeL1Params, p, x);
+    } else {
+      p.dy = ptr<T>(dy);
+      p.dy_stride = dy.stride(0);
+      if (need_dx) launch(Pass::kInput, p, x);
+      if (need_dparams) launch(Pass::kParams, p, x);
+    }
   });
 }
 
@@ -479,13 +507,16 @@ Tensor scaled_coef(const Inputs& in, const Tensor& coef, const OptTensor& coef_s
   return call_aten("aten::mul", "Tensor", coef, torch::stable::unsqueeze(*coef_scale, -1));
 }
 
+// Each op below is the layer op or, with EdgeL1, its edge statistics: same arguments, same checks.
+template <bool EdgeL1>
 Tensor kan_fwd(const Tensor& x, const Tensor& coef, const OptTensor& coef_scale, const OptTensor& base_weight,
                const OptTensor& grid, int64_t grid_size, int64_t spline_order, double lo, double hi) {
   const Inputs in(x, grid, grid_size, spline_order, lo, hi);
   const Tensor scaled = scaled_coef(in, coef, coef_scale);
-  return forward(KanCall(in, scaled, base_weight));
+  return forward<EdgeL1>(KanCall(in, scaled, base_weight));
 }
 
+template <bool EdgeL1>
 std::tuple<Tensor, Tensor, Tensor> kan_bwd(const Tensor& dy, const Tensor& x, const Tensor& coef,
                                            const OptTensor& base_weight, const OptTensor& grid, int64_t grid_size,
                                            int64_t spline_order, double lo, double hi, bool need_dx,
@@ -494,7 +525,7 @@ std::tuple<Tensor, Tensor, Tensor> kan_bwd(const Tensor& dy, const Tensor& x, co
   Tensor dx = zero_grad(x, need_dx);
   Tensor dcoef = zero_grad(coef, need_dparams);
   Tensor dbase = base_weight ? zero_grad(*base_weight, need_dparams) : empty_grad(coef);
-  backward(call, dy, dx, need_dx, need_dparams, [&](auto& p) {
+  backward<EdgeL1>(call, dy, dx, need_dx, need_dparams, [&](auto& p) {
     using T = Elem<decltype(p)>;
     p.dcoef = mut_ptr<T>(dcoef);
     p.dbase_weight = mut_ptr<T>(dbase);
@@ -502,12 +533,15 @@ std::tuple<Tensor, Tensor, Tensor> kan_bwd(const Tensor& dy, const Tensor& x, co
   return {dx, dcoef, dbase};
 }
 
+template <bool EdgeL1>
 Tensor metakan_fwd(const Tensor& x, const Tensor& embedding, const Tensor& w1, const Tensor& b1, const Tensor& w2,
                    const Tensor& b2, const OptTensor& grid, int64_t grid_size, int64_t spline_order, double lo,
                    double hi, int64_t activation) {
-  return forward(MetaCall(Inputs(x, grid, grid_size, spline_order, lo, hi), embedding, w1, b1, w2, b2, activation));
+  return forward<EdgeL1>(
+      MetaCall(Inputs(x, grid, grid_size, spline_order, lo, hi), embedding, w1, b1, w2, b2, activation));
 }
 
+template <bool EdgeL1>
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> metakan_bwd(
     const Tensor& dy, const Tensor& x, const Tensor& embedding, const Tensor& w1, const Tensor& b1, const Tensor& w2,
     const Tensor& b2, const OptTensor& grid, int64_t grid_size, int64_t spline_order, double lo, double hi,
@@ -516,7 +550,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> metakan_bwd(
   Tensor dx = zero_grad(x, need_dx);
   Tensor dembedding = zero_grad(embedding, need_dparams), dw1 = zero_grad(w1, need_dparams),
          db1 = zero_grad(b1, need_dparams), dw2 = zero_grad(w2, need_dparams), db2 = zero_grad(b2, need_dparams);
-  backward(call, dy, dx, need_dx, need_dparams, [&](auto& p) {
+  backward<EdgeL1>(call, dy, dx, need_dx, need_dparams, [&](auto& p) {
     using T = Elem<decltype(p)>;
     p.dembedding = mut_ptr<T>(dembedding);
     p.dw1 = mut_ptr<T>(dw1);
@@ -532,18 +566,22 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> metakan_bwd(
 // The ops' schemas are defined once, in Python (metakan_kernels/schema.py), before this module loads; the
 // functions above take their arguments in that order.
 STABLE_TORCH_LIBRARY_IMPL(metakan, CPU, m) {
-  m.impl("native_kan_fwd", TORCH_BOX(&kan_fwd));
-  m.impl("native_kan_bwd", TORCH_BOX(&kan_bwd));
-  m.impl("native_metakan_fwd", TORCH_BOX(&metakan_fwd));
-  m.impl("native_metakan_bwd", TORCH_BOX(&metakan_bwd));
+  m.impl("native_kan_fwd", TORCH_BOX(&kan_fwd<false>));
+  m.impl("native_kan_bwd", TORCH_BOX(&kan_bwd<false>));
+  m.impl("native_metakan_fwd", TORCH_BOX(&metakan_fwd<false>));
+  m.impl("native_metakan_bwd", TORCH_BOX(&metakan_bwd<false>));
+  m.impl("native_kan_edge_l1_fwd", TORCH_BOX(&kan_fwd<true>));
+  m.impl("native_kan_edge_l1_bwd", TORCH_BOX(&kan_bwd<true>));
+  m.impl("native_metakan_edge_l1_fwd", TORCH_BOX(&metakan_fwd<true>));
+  m.impl("native_metakan_edge_l1_bwd", TORCH_BOX(&metakan_bwd<true>));
 }
 
 #if defined(METAKAN_WITH_CUDA)
 STABLE_TORCH_LIBRARY_IMPL(metakan, CUDA, m) {
-  m.impl("native_kan_fwd", TORCH_BOX(&kan_fwd));
-  m.impl("native_kan_bwd", TORCH_BOX(&kan_bwd));
-  m.impl("native_metakan_fwd", TORCH_BOX(&metakan_fwd));
-  m.impl("native_metakan_bwd", TORCH_BOX(&metakan_bwd));
+  m.impl("native_kan_fwd", TORCH_BOX(&kan_fwd<false>));
+  m.impl("native_kan_bwd", TORCH_BOX(&kan_bwd<false>));
+  m.impl("native_metakan_fwd", TORCH_BOX(&metakan_fwd<false>));
+  m.impl("native_metakan_bwd", TORCH_BOX(&metakan_bwd<false>));
 }
 #endif
 

@@ -1,18 +1,18 @@
 """Autograd and dispatch wiring shared by every fused backend (Triton, and the C++/CUDA extension).
 
-A fused backend ``P`` has four ops in the ``metakan`` torch.library namespace, one forward and one
-backward per layer op, with the schemas of :mod:`metakan_kernels.schema` (``P_kan_fwd``,
-``P_kan_bwd``, ``P_metakan_fwd``, ``P_metakan_bwd``). The module that defines or loads them hands their
-handles to :class:`FusedOps` (``torch.ops.metakan.native_kan_fwd.default``, ...), then calls
-:func:`register_fakes` (unless its ops trace themselves, as ``triton_op`` does) and
-:func:`register_autograd`, which derive from the same schemas.
+A fused backend ``P`` has ops in the ``metakan`` torch.library namespace, one forward and one backward
+per op of :mod:`metakan_kernels.schema` it implements (``P_kan_fwd``, ``P_kan_bwd``, ``P_metakan_fwd``,
+``P_metakan_bwd`` for the layers, ``P_kan_edge_l1_fwd``, ... for the edge statistics). The module that
+defines or loads them builds their handles with :meth:`FusedOps.of`, then calls :func:`register_fakes`
+(unless its ops trace themselves, as ``triton_op`` does) and :func:`register_autograd`, which derive
+from the same schemas. Edge statistics of a backend without their ops run through the reference.
 
 Contract: x is (B, I) with B, I, O >= 1; every tensor is contiguous and of x's dtype, except ``grid``
 (None for the uniform grid, else (I, G + 2k + 1) knots in float32, float64 when x is float64);
 ``activation`` is a code of :data:`metakan_kernels.limits.ACTIVATION_CODES`. ``coef_scale`` (O, I), when
 given, multiplies each edge's coefficients: the forward op forms ``coef * coef_scale[..., None]`` while
 it runs; the backward op takes that product (formed again by the autograd below), so that it is never
-kept. y is (B, O) in x's dtype. A backward returns the gradients of its tensor inputs in their order
+kept. y is (B, O) (a statistic (O, I)) in x's dtype. A backward returns the gradients of its tensor inputs in their order
 and dtypes, and an empty (0,) tensor for every gradient it was not asked for (``need_dx`` covers dx,
 ``need_dparams`` all the others; a missing ``base_weight`` has an empty gradient).
 
@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
 from . import reference
-from .calls import REFERENCE, Backend, CallSizes, knots_or_uniform
+from .calls import Backend, CallSizes, knots_or_uniform
 from .limits import (
     ACTIVATION_CODES,
     ACTIVATIONS,
@@ -40,7 +40,7 @@ from .limits import (
     MAX_NUM_BASES,
     TRITON_MIN_SPLINE_ORDER,
 )
-from .schema import KAN, METAKAN, OpSchema
+from .schema import KAN, KAN_EDGE_L1, METAKAN, METAKAN_EDGE_L1, OPS, OpSchema
 from .spec import SplineSpec
 
 
@@ -62,21 +62,34 @@ class FusedLimits(NamedTuple):
 
 
 class FusedOps(NamedTuple):
-    """The handles of one fused backend's four ops, e.g. ``torch.ops.metakan.native_kan_fwd.default``."""
+    """The handles of one fused backend's ops: (schema, forward, backward) per op it implements, e.g.
+    ``(KAN, torch.ops.metakan.native_kan_fwd.default, torch.ops.metakan.native_kan_bwd.default)``."""
 
-    kan_fwd: torch._ops.OpOverload
-    kan_bwd: torch._ops.OpOverload
-    metakan_fwd: torch._ops.OpOverload
-    metakan_bwd: torch._ops.OpOverload
+    handles: Tuple[Tuple[OpSchema, torch._ops.OpOverload, torch._ops.OpOverload], ...]
+
+    @classmethod
+    def of(cls, prefix: str, ops: Sequence[OpSchema] = OPS) -> "FusedOps":
+        """The handles of the defined ops ``metakan::{prefix}_{name}_{fwd,bwd}`` of ``ops``."""
+        namespace = torch.ops.metakan
+        return cls(tuple((op, getattr(namespace, f"{prefix}_{op.name}_fwd").default,
+                          getattr(namespace, f"{prefix}_{op.name}_bwd").default) for op in ops))
 
     def pairs(self):
-        """(schema, forward op, backward op) of each layer op, in :data:`schema.OPS` order."""
-        return ((KAN, self.kan_fwd, self.kan_bwd), (METAKAN, self.metakan_fwd, self.metakan_bwd))
+        """(schema, forward op, backward op) of each op."""
+        return self.handles
+
+    def forward(self, op: OpSchema) -> Optional[torch._ops.OpOverload]:
+        """The forward op of ``op``, None when this backend does not implement it."""
+        return next((fwd for schema, fwd, _ in self.handles if schema is op), None)
 
 
-def _fake_forward(x, weight, *rest):
-    # y (B, O): O leads the op's second tensor (coef, embedding)
-    return x.new_empty(x.shape[0], weight.shape[0])
+def _fake_forward(op: OpSchema):
+    def fake(x, weight, *rest):
+        # O leads the op's second tensor (coef, embedding)
+        sizes = {"B": x.shape[0], "I": x.shape[1], "O": weight.shape[0]}
+        return x.new_empty([sizes[d] for d in op.output])
+
+    return fake
 
 
 def _fake_backward(op: OpSchema):
@@ -94,7 +107,7 @@ def _fake_backward(op: OpSchema):
 def register_fakes(ops: FusedOps) -> None:
     """Shape-only implementations of the four ops, for torch.compile and meta tensors."""
     for op, fwd, bwd in ops.pairs():
-        torch.library.register_fake(fwd, _fake_forward)
+        torch.library.register_fake(fwd, _fake_forward(op))
         torch.library.register_fake(bwd, _fake_backward(op))
 
 
@@ -104,21 +117,31 @@ def _setup(op: OpSchema, ctx, inputs, output):
     ctx.options = inputs[count + 1:]
 
 
+# The reference of each op, taking (x, coef, base_weight, knots, spline_order, coef_scale) for the KAN
+# ops, (x, embedding, w1, b1, w2, b2, knots, spline_order, activation) for the MetaKAN ones.
+_REFERENCES = {
+    KAN: reference.kan_linear_ref,
+    METAKAN: reference.metakan_linear_ref,
+    KAN_EDGE_L1: reference.kan_edge_l1_ref,
+    METAKAN_EDGE_L1: reference.metakan_edge_l1_ref,
+}
+
+
 def _reference_forward(op: OpSchema, tensors, grid, options):
     """The reference op on a fused op's arguments (its tensors in ``op.tensors`` order)."""
     grid_size, spline_order, lo, hi, *rest = options
     x = tensors[0]
     knots = knots_or_uniform(x, SplineSpec(grid_size, spline_order, lo, hi), grid)
-    if op is KAN:
+    if op.folded:  # the KAN ops
         _, coef, coef_scale, base_weight = tensors
-        return reference.kan_linear_ref(x, coef, base_weight, knots, spline_order, coef_scale)
-    return reference.metakan_linear_ref(*tensors, knots, spline_order, ACTIVATIONS[rest[0]])
+        return _REFERENCES[op](x, coef, base_weight, knots, spline_order, coef_scale)
+    return _REFERENCES[op](*tensors, knots, spline_order, ACTIVATIONS[rest[0]])
 
 
 def _fused_grads(op: OpSchema, bwd, tensors, grid, options, needs, dy):
     """Gradients of every tensor through the backward op (None where not needed)."""
     need_dx, need_dparams = needs[0], any(needs[1:])
-    if op is not KAN:
+    if not op.folded:
         return bwd(dy.contiguous(), *tensors, grid, *options, need_dx, need_dparams)
     x, coef, coef_scale, base_weight = tensors
     if coef_scale is None:
@@ -217,32 +240,40 @@ class FusedBackend(Backend):
         return grid.to(torch.float64 if x.dtype == torch.float64 else torch.float32).contiguous()
 
     def kan_linear(self, x, coef, base_weight, spec, grid, coef_scale=None):
+        return self._kan(KAN, x, coef, base_weight, spec, grid, coef_scale)
+
+    def metakan_linear(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
+        return self._metakan(METAKAN, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation)
+
+    def kan_edge_l1(self, x, coef, base_weight, spec, grid, coef_scale=None):
+        return self._kan(KAN_EDGE_L1, x, coef, base_weight, spec, grid, coef_scale)
+
+    def metakan_edge_l1(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
+        return self._metakan(METAKAN_EDGE_L1, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation)
+
+    def _kan(self, op, x, coef, base_weight, spec, grid, coef_scale):
         if x.dtype in self.limits.upcast:
             x_, coef_, base_, scale_ = _widen(x, coef, base_weight, coef_scale)
-            return self.kan_linear(x_, coef_, base_, spec, grid, scale_).to(x.dtype)
-        if self._empty_call(x, coef.shape[0]):  # nothing to launch; the reference gives the empty result
+            return self._kan(op, x_, coef_, base_, spec, grid, scale_).to(x.dtype)
+        forward = self.ops.forward(op)
+        if forward is None or self._empty_call(x, coef.shape[0]):  # the reference gives the empty result
             knots = knots_or_uniform(x, spec, grid)
-            return reference.kan_linear_ref(x, coef, base_weight, knots, spec.spline_order, coef_scale)
-        return self.ops.kan_fwd(
+            return _REFERENCES[op](x, coef, base_weight, knots, spec.spline_order, coef_scale)
+        return forward(
             x.contiguous(), coef.contiguous(), _contiguous(coef_scale), _contiguous(base_weight),
             self._knots(x, grid), spec.grid_size, spec.spline_order, spec.lo, spec.hi,
         )
 
-    def metakan_linear(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
+    def _metakan(self, op, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
         if x.dtype in self.limits.upcast:
             widened = _widen(x, embedding, w1, b1, w2, b2)
-            return self.metakan_linear(*widened, spec, grid, meta_activation).to(x.dtype)
-        if self._empty_call(x, embedding.shape[0]):
+            return self._metakan(op, *widened, spec, grid, meta_activation).to(x.dtype)
+        forward = self.ops.forward(op)
+        if forward is None or self._empty_call(x, embedding.shape[0]):
             knots = knots_or_uniform(x, spec, grid)
-            return reference.metakan_linear_ref(x, embedding, w1, b1, w2, b2, knots, spec.spline_order, meta_activation)
-        return self.ops.metakan_fwd(
+            return _REFERENCES[op](x, embedding, w1, b1, w2, b2, knots, spec.spline_order, meta_activation)
+        return forward(
             x.contiguous(), embedding.contiguous(), w1.contiguous(), b1.contiguous(), w2.contiguous(),
             b2.contiguous(), self._knots(x, grid), spec.grid_size, spec.spline_order, spec.lo, spec.hi,
             ACTIVATION_CODES[meta_activation],
         )
-
-    def kan_edge_l1(self, x, coef, base_weight, spec, grid, coef_scale=None):
-        return REFERENCE.kan_edge_l1(x, coef, base_weight, spec, grid, coef_scale)
-
-    def metakan_edge_l1(self, x, embedding, w1, b1, w2, b2, spec, grid, meta_activation):
-        return REFERENCE.metakan_edge_l1(x, embedding, w1, b1, w2, b2, spec, grid, meta_activation)

@@ -23,14 +23,11 @@ except ImportError as err:
         "pip install -e . --no-build-isolation (or make install)"
     ) from err
 
-OPS = fused.FusedOps(
-    torch.ops.metakan.native_kan_fwd.default,
-    torch.ops.metakan.native_kan_bwd.default,
-    torch.ops.metakan.native_metakan_fwd.default,
-    torch.ops.metakan.native_metakan_bwd.default,
-)
+OPS = fused.FusedOps.of("native")
 fused.register_fakes(OPS)
 fused.register_autograd(OPS)
+# The edge statistics have CPU kernels only: on CUDA tensors they run through the reference.
+CUDA_OPS = fused.FusedOps.of("native", schema.LAYER_OPS)
 
 # The limits come from the extension (csrc/metakan/limits.h). Index arithmetic is 64-bit throughout;
 # d and H are plain ints in the C++ kernels.
@@ -45,7 +42,7 @@ CPU_BACKEND = fused.FusedBackend(
 )
 
 CUDA_BACKEND = fused.FusedBackend(
-    "cuda", OPS, ("cuda",),
+    "cuda", CUDA_OPS, ("cuda",),
     fused.FusedLimits(
         dtypes=(torch.float32, torch.float16, torch.bfloat16), min_spline_order=_C.min_spline_order,
         max_num_bases=_C.max_num_bases, max_embedding_dim=_C.max_cuda_embedding_dim,

@@ -16,6 +16,7 @@ NEEDS = ("bool need_dx", "bool need_dparams")
 # dimensions (x's batch dimensions); K = G + k is the number of bases.
 DIMENSIONS = {
     "...": "...",
+    "B": "batch",
     "O": "out_features",
     "I": "in_features",
     "K": "grid_size + spline_order",
@@ -34,11 +35,12 @@ class OpSchema(NamedTuple):
     """One layer op, as a forward op ``P_{name}_fwd`` and a backward op ``P_{name}_bwd`` of a backend ``P``.
 
     The forward takes ``tensors`` (``?`` marks an optional one, ``shapes`` gives each one's dimensions
-    from :data:`DIMENSIONS`) then ``options`` and returns y (B, O).
-    The backward takes dy, the tensors except ``folded`` (factors the autograd multiplies into another
-    tensor before it calls the backward op, so that their product is never kept), the options and
-    :data:`NEEDS`; it returns one gradient per tensor it takes, in that order, each empty (0,) when not
-    asked for or when its tensor is None.
+    from :data:`DIMENSIONS`) then ``options`` and returns one tensor of shape ``output``: y (B, O) for
+    a layer op, each edge's statistic (O, I) for an edge-statistics op.
+    The backward takes dy (the gradient of that output), the tensors except ``folded`` (factors the
+    autograd multiplies into another tensor before it calls the backward op, so that their product is
+    never kept), the options and :data:`NEEDS`; it returns one gradient per tensor it takes, in that
+    order, each empty (0,) when not asked for or when its tensor is None.
     """
 
     name: str
@@ -46,6 +48,7 @@ class OpSchema(NamedTuple):
     shapes: Tuple[Tuple[str, ...], ...]
     options: Tuple[str, ...]
     folded: Tuple[str, ...] = ()
+    output: Tuple[str, ...] = ("B", "O")
 
     @property
     def names(self) -> Tuple[str, ...]:
@@ -98,11 +101,16 @@ METAKAN = OpSchema(
     (("...", "I"), ("O", "I", "d"), ("H", "d"), ("H",), ("K+1", "H"), ("K+1",)),
     SPLINE_OPTIONS + ("int activation",),
 )
-OPS = (KAN, METAKAN)
+# Each edge's batch mean |phi_oi(x_i)| (pykan's edge importance): the layer ops' arguments, an (O, I) output.
+KAN_EDGE_L1 = KAN._replace(name="kan_edge_l1", output=("O", "I"))
+METAKAN_EDGE_L1 = METAKAN._replace(name="metakan_edge_l1", output=("O", "I"))
+LAYER_OPS = (KAN, METAKAN)
+EDGE_L1_OPS = (KAN_EDGE_L1, METAKAN_EDGE_L1)
+OPS = LAYER_OPS + EDGE_L1_OPS
 
 
-def define(prefix: str) -> None:
-    """Define the four ops ``metakan::{prefix}_{kan,metakan}_{fwd,bwd}`` (their kernels are registered elsewhere)."""
-    for op in OPS:
+def define(prefix: str, ops: Tuple[OpSchema, ...] = OPS) -> None:
+    """Define the ops ``metakan::{prefix}_{name}_{fwd,bwd}`` of ``ops`` (their kernels are registered elsewhere)."""
+    for op in ops:
         torch.library.define(op.qualname(prefix, "fwd"), op.forward_schema())
         torch.library.define(op.qualname(prefix, "bwd"), op.backward_schema())

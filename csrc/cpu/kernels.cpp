@@ -7,6 +7,7 @@
 #include "kernels.h"
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 #include <vector>
 
@@ -175,7 +176,92 @@ class Layer {
     if (meta) reduce_meta_grads(partial, groups);
   }
 
+  // The edge statistics and their backward. A task owns a few inputs, all outputs and the whole
+  // batch, so that each edge's sums (and each dx column's) run in one thread in a fixed order; per
+  // input c of a tile, the rows' phi [rows, outputs] is one small product of its features and
+  // coefficients. Without `backward`, stat sums |phi|; with it, S = sign(phi) dedge_l1 / B takes
+  // the place of dy: dcoefficient += S^T features, dL/dfeature = S coefficients.
+  template <int P>
+  void edge_l1(bool backward, bool need_dx, bool need_dparams) const {
+    const int64_t batch = p_.batch;
+    const int64_t input_tiles = ceil_div(p_.in_features, task_inputs_);
+    const bool meta = p_.is_meta() && backward && need_dparams;
+    const int64_t groups = meta ? std::min(input_tiles, kGradientGroups) : input_tiles;
+    const int64_t count = meta ? p_.meta_param_count() : 0;
+    std::vector<double> partial(groups * count, 0.0);
+    const int64_t rows_most = std::min(kReduceRows, batch);
+    const int64_t cols_most = task_inputs_ * width_;
+    struct Scratch {
+      std::vector<T> coef, feat, phi, grad, dfeat, sums;
+      MetaScratch meta;
+    };
+    auto make_scratch = [&] {
+      return Scratch{std::vector<T>(tile_outputs_ * cols_most), std::vector<T>(rows_most * cols_most),
+                     std::vector<T>(rows_most * tile_outputs_),
+                     std::vector<T>(backward ? tile_outputs_ * cols_most : 0),
+                     std::vector<T>(backward ? rows_most * cols_most : 0),
+                     std::vector<T>(backward ? 0 : tile_outputs_ * task_inputs_),
+                     meta ? meta_scratch(task_inputs_) : MetaScratch(0, 0, 0, 0)};
+    };
+    const T inv_batch = T(1) / T(batch);
+    run_tasks(parallel_, groups, make_scratch, [&](Scratch& s, int64_t group) {
+      for (int64_t task = group * input_tiles / groups; task < (group + 1) * input_tiles / groups; ++task) {
+        const int64_t i0 = task * task_inputs_;
+        const int64_t inputs = std::min(task_inputs_, p_.in_features - i0);
+        const int64_t cols = inputs * width_;
+        for (int64_t o0 = 0; o0 < p_.out_features; o0 += tile_outputs_) {
+          const int64_t outputs = std::min(tile_outputs_, p_.out_features - o0);
+          coefficients(o0, outputs, i0, inputs, s.coef.data(), false);
+          std::fill(s.sums.begin(), s.sums.end(), T(0));
+          for (int64_t b0 = 0; b0 < batch; b0 += kReduceRows) {
+            const int64_t rows = std::min(kReduceRows, batch - b0);
+            features<P>(b0, rows, i0, inputs, s.feat.data());
+            for (int64_t c = 0; c < inputs; ++c) {
+              T* phi = s.phi.data();
+              gemm_(false, true, rows, outputs, width_, s.feat.data() + c * width_, cols,
+                    s.coef.data() + c * width_, cols, T(0), phi, outputs);
+              if (!backward) {
+                for (int64_t r = 0; r < rows; ++r) {
+                  for (int64_t o = 0; o < outputs; ++o) s.sums[o * inputs + c] += std::abs(phi[r * outputs + o]);
+                }
+                continue;
+              }
+              for (int64_t o = 0; o < outputs; ++o) {
+                const T scale = p_.dedge_l1[(o0 + o) * p_.in_features + i0 + c] * inv_batch;
+                for (int64_t r = 0; r < rows; ++r) phi[r * outputs + o] = sign(phi[r * outputs + o]) * scale;
+              }
+              if (need_dparams) {
+                gemm_(true, false, outputs, width_, rows, phi, outputs, s.feat.data() + c * width_, cols,
+                      b0 == 0 ? T(0) : T(1), s.grad.data() + c * width_, cols);
+              }
+              if (need_dx) {
+                gemm_(false, false, rows, width_, outputs, phi, outputs, s.coef.data() + c * width_, cols, T(0),
+                      s.dfeat.data() + c * width_, cols);
+              }
+            }
+            if (backward && need_dx) input_grads<P>(b0, rows, i0, inputs, s.dfeat.data(), o0 > 0);
+          }
+          if (!backward) {
+            for (int64_t o = 0; o < outputs; ++o) {
+              for (int64_t c = 0; c < inputs; ++c) {
+                p_.edge_l1[(o0 + o) * p_.in_features + i0 + c] = s.sums[o * inputs + c] * inv_batch;
+              }
+            }
+          } else if (meta) {
+            meta_grads(o0, outputs, i0, inputs, s.grad.data(), s.meta, partial.data() + group * count);
+          } else if (need_dparams) {
+            coef_grads(o0, outputs, i0, inputs, s.grad.data());
+          }
+        }
+      }
+    });
+    if (meta) reduce_meta_grads(partial, groups);
+  }
+
  private:
+  // sign(v) (0 at 0, as the gradient of |v| is taken there), NaN for NaN.
+  static T sign(T v) { return v > T(0) ? T(1) : v < T(0) ? T(-1) : v == T(0) ? T(0) : v; }
+
   // out[r, c*W + m] = B_m(x[b0 + r, i0 + c]) for m < K, and silu(x) at m = K when there is a base term.
   template <int P>
   void features(int64_t b0, int64_t rows, int64_t i0, int64_t inputs, T* out) const {
@@ -214,7 +300,7 @@ class Layer {
 
   // out[o, c*W + m] = weight m of edge (o0 + o, i0 + c): loaded from coef and base_weight, or
   // generated by the meta-learner from the edge's embedding.
-  void coefficients(int64_t o0, int64_t outputs, int64_t i0, int64_t inputs, T* out) const {
+  void coefficients(int64_t o0, int64_t outputs, int64_t i0, int64_t inputs, T* out, bool parallel = true) const {
     const int64_t ld = inputs * width_;
     if (!p_.is_meta()) {
       for (int64_t o = 0; o < outputs; ++o) {
@@ -229,7 +315,7 @@ class Layer {
     }
     const int64_t step = meta_rows(inputs);
     run_tasks(
-        parallel_, ceil_div(outputs, step), [&] { return meta_scratch(inputs); },
+        parallel && parallel_, ceil_div(outputs, step), [&] { return meta_scratch(inputs); },
         [&](MetaScratch& scratch, int64_t chunk) {
           const int64_t o = chunk * step;
           const int64_t rows = std::min(step, outputs - o);
@@ -403,10 +489,25 @@ void backward_params(const LayerParams<T, K>& p, GemmFn<T> gemm) {
   with_order(p.spline.order, [&](auto order) { layer.template backward_params<decltype(order)::value>(); });
 }
 
-#define METAKAN_INSTANTIATE(T, K)                                          \
-  template void forward<T, K>(const LayerParams<T, K>&, GemmFn<T>);        \
-  template void backward_input<T, K>(const LayerParams<T, K>&, GemmFn<T>); \
-  template void backward_params<T, K>(const LayerParams<T, K>&, GemmFn<T>);
+template <typename T, typename K>
+void edge_l1(const LayerParams<T, K>& p, GemmFn<T> gemm) {
+  const Layer<T, K> layer(p, gemm);
+  with_order(p.spline.order, [&](auto order) { layer.template edge_l1<decltype(order)::value>(false, false, false); });
+}
+
+template <typename T, typename K>
+void edge_l1_backward(const LayerParams<T, K>& p, GemmFn<T> gemm, bool need_dx, bool need_dparams) {
+  const Layer<T, K> layer(p, gemm);
+  with_order(p.spline.order,
+             [&](auto order) { layer.template edge_l1<decltype(order)::value>(true, need_dx, need_dparams); });
+}
+
+#define METAKAN_INSTANTIATE(T, K)                                                        \
+  template void forward<T, K>(const LayerParams<T, K>&, GemmFn<T>);                      \
+  template void backward_input<T, K>(const LayerParams<T, K>&, GemmFn<T>);               \
+  template void backward_params<T, K>(const LayerParams<T, K>&, GemmFn<T>);              \
+  template void edge_l1<T, K>(const LayerParams<T, K>&, GemmFn<T>);                      \
+  template void edge_l1_backward<T, K>(const LayerParams<T, K>&, GemmFn<T>, bool, bool);
 
 METAKAN_INSTANTIATE(float, float)
 METAKAN_INSTANTIATE(double, double)

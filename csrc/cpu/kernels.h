@@ -28,4 +28,13 @@ void backward_input(const LayerParams<T, K>& p, GemmFn<T> gemm);
 template <typename T, typename K>
 void backward_params(const LayerParams<T, K>& p, GemmFn<T> gemm);
 
+// edge_l1[o, i] = mean_b |phi_oi(x[b, i])|, the edge statistics, without a (B, O, I) tensor.
+template <typename T, typename K>
+void edge_l1(const LayerParams<T, K>& p, GemmFn<T> gemm);
+
+// The backward of edge_l1 from dedge_l1: dx when need_dx, and the parameter gradients (as
+// backward_params) when need_dparams; every sum runs in a fixed order, whatever the threads.
+template <typename T, typename K>
+void edge_l1_backward(const LayerParams<T, K>& p, GemmFn<T> gemm, bool need_dx, bool need_dparams);
+
 }  // namespace metakan::cpu

@@ -40,6 +40,8 @@ struct LayerParams {
   int64_t dy_stride;
   T* dx;                  // (B, I), row stride dx_stride
   int64_t dx_stride;
+  T* edge_l1;             // (O, I) contiguous: each edge's batch mean |phi_oi(x_i)|
+  const T* dedge_l1;      // (O, I) contiguous: the gradient of edge_l1
 
   const T* coef;          // (O, I, K) contiguous
   const T* base_weight;   // (O, I) contiguous, or nullptr (no base term)

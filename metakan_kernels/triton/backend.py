@@ -2,7 +2,7 @@
 
 import torch
 
-from .. import fused
+from .. import fused, schema
 from .configs import INTERPRET
 
 if not INTERPRET and not torch.cuda.is_available():
@@ -10,12 +10,7 @@ if not INTERPRET and not torch.cuda.is_available():
 
 from . import ops  # noqa: E402,F401  (defines the torch.ops.metakan.triton_* ops)
 
-OPS = fused.FusedOps(
-    torch.ops.metakan.triton_kan_fwd.default,
-    torch.ops.metakan.triton_kan_bwd.default,
-    torch.ops.metakan.triton_metakan_fwd.default,
-    torch.ops.metakan.triton_metakan_bwd.default,
-)
+OPS = fused.FusedOps.of("triton", schema.LAYER_OPS)
 fused.register_autograd(OPS)
 BACKEND = fused.FusedBackend(
     "triton",

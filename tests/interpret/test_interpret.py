@@ -35,23 +35,6 @@ def test_edge_scores_are_mean_abs_edge_values(kind):
         torch.testing.assert_close(score, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", [name for name in mk.available_backends() if name != "triton"])
-def test_edge_l1_op_matches_reference_and_differentiates(backend):
-    torch.manual_seed(1)
-    x = (torch.rand(9, 3, dtype=torch.float64) * 2.6 - 1.3).requires_grad_()
-    coef = torch.randn(4, 3, 8, dtype=torch.float64, requires_grad=True)
-    base = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
-    got = mk.kan_edge_l1(x, coef, base, backend=backend)
-    knots = mk.uniform_knots(3, 5, 3, dtype=torch.float64)
-    want = mk.reference.kan_edge_l1_ref(x, coef, base, knots, 3)
-    torch.testing.assert_close(got, want)
-    weights = torch.randn(4, 3, dtype=torch.float64)
-    grads = torch.autograd.grad((got * weights).sum(), (x, coef, base))
-    expected = torch.autograd.grad((want * weights).sum(), (x, coef, base))
-    for g, e in zip(grads, expected):
-        torch.testing.assert_close(g, e)
-
-
 def test_regularization_is_l1_plus_entropy_and_trains_sparse():
     torch.manual_seed(0)
     model = metakan.KAN([2, 4, 1])

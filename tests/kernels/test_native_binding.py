@@ -64,10 +64,12 @@ KAN_FWD_CASES = [
 ]
 
 
+# The layer ops and the edge statistics take the same arguments, checked the same way.
+@pytest.mark.parametrize("op", ["native_kan_fwd", "native_kan_edge_l1_fwd"])
 @pytest.mark.parametrize("index, value, pattern", KAN_FWD_CASES)
-def test_kan_fwd_rejects(index, value, pattern):
+def test_kan_fwd_rejects(op, index, value, pattern):
     with pytest.raises(RuntimeError, match=pattern):
-        OPS.native_kan_fwd(*_set(kan_args(), index, value))
+        getattr(OPS, op)(*_set(kan_args(), index, value))
 
 
 def test_kan_bwd_rejects_bad_dy():
@@ -98,10 +100,22 @@ META_FWD_CASES = [
 ]
 
 
+@pytest.mark.parametrize("op", ["native_metakan_fwd", "native_metakan_edge_l1_fwd"])
 @pytest.mark.parametrize("index, value, pattern", META_FWD_CASES)
-def test_metakan_fwd_rejects(index, value, pattern):
+def test_metakan_fwd_rejects(op, index, value, pattern):
     with pytest.raises(RuntimeError, match=pattern):
-        OPS.native_metakan_fwd(*_set(meta_args(), index, value))
+        getattr(OPS, op)(*_set(meta_args(), index, value))
+
+
+def test_edge_l1_bwd_rejects_bad_dy():
+    x, coef, _, base_weight, grid, *spline = kan_args()
+    rest = (x, coef, base_weight, grid, *spline, True, True)
+    with pytest.raises(RuntimeError, match=r"dy must have shape \(out_features, in_features\) = \[2, 3\], got \[5, 2\]"):
+        OPS.native_kan_edge_l1_bwd(torch.randn(5, 2, dtype=F64), *rest)
+    with pytest.raises(RuntimeError, match=r"dy must be contiguous"):
+        OPS.native_kan_edge_l1_bwd(torch.randn(3, 2, dtype=F64).t(), *rest)
+    with pytest.raises(RuntimeError, match=r"dy must be float64, got float32"):
+        OPS.native_metakan_edge_l1_bwd(torch.randn(2, 3), *meta_args(), True, True)
 
 
 def test_metakan_bwd_rejects():
@@ -116,6 +130,8 @@ def test_good_arguments_pass_the_checks():
     """The valid argument lists above do run (so each case fails for the reason it names)."""
     assert OPS.native_kan_fwd(*kan_args()).shape == (5, 2)
     assert OPS.native_metakan_fwd(*meta_args()).shape == (5, 2)
+    assert OPS.native_kan_edge_l1_fwd(*kan_args()).shape == (2, 3)
+    assert OPS.native_metakan_edge_l1_fwd(*meta_args()).shape == (2, 3)
 
 
 def test_cuda_backend_says_why_it_is_missing():
@@ -158,3 +174,11 @@ def test_python_limits_table_equals_what_the_extension_exports():
     assert (cpu.min_spline_order, cpu.max_num_bases) == (limits.MIN_SPLINE_ORDER, limits.MAX_NUM_BASES)
     cuda = native.CUDA_BACKEND.limits
     assert (cuda.max_embedding_dim, cuda.max_hidden_dim) == (limits.MAX_EMBEDDING_DIM, limits.MAX_HIDDEN_DIM)
+
+
+def test_edge_l1_of_an_empty_batch_is_nan():
+    x, coef, scale, base_weight, grid, *spline = kan_args()
+    stat = OPS.native_kan_edge_l1_fwd(x[:0], coef, scale, base_weight, grid, *spline)
+    assert stat.shape == (2, 3) and torch.isnan(stat).all()
+    grads = OPS.native_kan_edge_l1_bwd(torch.ones(2, 3, dtype=F64), x[:0], coef, base_weight, grid, *spline, True, True)
+    assert grads[0].shape == (0, 3) and all(torch.equal(g, torch.zeros_like(g)) for g in grads[1:])

@@ -20,7 +20,7 @@ from metakan_kernels.fused import (
     register_autograd,
     register_fakes,
 )
-from metakan_kernels.schema import define
+from metakan_kernels.schema import LAYER_OPS, define
 from metakan_kernels.spec import make_spec
 
 from helpers import assert_close
@@ -48,8 +48,8 @@ def _grads(y_fn, inputs, dy, needs):
         return pool.submit(compute).result()
 
 
-# The four ops, defined from the schema table as every backend's are, with reference math as kernels.
-define("wiringtest")
+# The layer ops, defined from the schema table as every backend's are, with reference math as kernels.
+define("wiringtest", LAYER_OPS)
 
 
 @torch.library.impl("metakan::wiringtest_kan_fwd", "cpu")
@@ -79,12 +79,7 @@ def metakan_bwd(dy, x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order,
     return tuple(_grads(fn, (x, embedding, w1, b1, w2, b2), dy, (need_dx,) + (need_dparams,) * 5))
 
 
-OPS = FusedOps(
-    torch.ops.metakan.wiringtest_kan_fwd.default,
-    torch.ops.metakan.wiringtest_kan_bwd.default,
-    torch.ops.metakan.wiringtest_metakan_fwd.default,
-    torch.ops.metakan.wiringtest_metakan_bwd.default,
-)
+OPS = FusedOps.of("wiringtest", LAYER_OPS)
 register_fakes(OPS)
 register_autograd(OPS)
 BACKEND = FusedBackend("wiringtest", OPS, ("cpu",), FusedLimits(dtypes=(torch.float32, torch.float64)))
