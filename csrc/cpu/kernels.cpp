@@ -151,7 +151,7 @@ class Layer {
     auto make_scratch = [&] {
       return Scratch{std::vector<T>(std::min(kReduceRows, batch) * task_inputs_ * width_),
                      std::vector<T>(tile_outputs_ * task_inputs_ * width_),
-                     meta ? meta_scratch(task_inputs_) : MetaScratch(0, 0, 0, 0)};
+                     meta ? meta_scratch(task_inputs_) : MetaScratch(0, 0, 0)};
     };
     run_tasks(parallel_, groups, make_scratch, [&](Scratch& scratch, int64_t group) {
       for (int64_t task = group * tasks / groups; task < (group + 1) * tasks / groups; ++task) {
@@ -201,7 +201,7 @@ class Layer {
                      std::vector<T>(backward ? tile_outputs_ * cols_most : 0),
                      std::vector<T>(backward ? rows_most * cols_most : 0),
                      std::vector<T>(backward ? 0 : tile_outputs_ * task_inputs_),
-                     meta ? meta_scratch(task_inputs_) : MetaScratch(0, 0, 0, 0)};
+                     meta ? meta_scratch(task_inputs_) : MetaScratch(0, 0, 0)};
     };
     const T inv_batch = T(1) / T(batch);
     run_tasks(parallel_, groups, make_scratch, [&](Scratch& s, int64_t group) {
@@ -336,16 +336,14 @@ class Layer {
 
   // A meta-learner step's buffers, for `edges` edges.
   struct MetaScratch {
-    MetaScratch(int64_t edges, int embedding_dim, int hidden, int width)
-        : z(edges * embedding_dim), pre(edges * hidden), act(edges * hidden),
-          share(std::max(width, embedding_dim) * hidden) {}
+    MetaScratch(int64_t edges, int embedding_dim, int hidden)
+        : z(edges * embedding_dim), pre(edges * hidden), act(edges * hidden) {}
     std::vector<T> z;      // [edges, d] embeddings; in the backward, then dL/dz
     std::vector<T> pre;    // [edges, H] hidden pre-activations
     std::vector<T> act;    // [edges, H] hidden activations; in the backward, then dL/dact and dL/dpre
-    std::vector<T> share;  // [K + 1, H] or [H, d]: the step's share of dL/dW2 or dL/dW1
   };
   MetaScratch meta_scratch(int64_t inputs) const {
-    return MetaScratch(meta_edges(inputs), p_.embedding_dim, p_.hidden_dim, width_);
+    return MetaScratch(meta_edges(inputs), p_.embedding_dim, p_.hidden_dim);
   }
 
   // The edges of rows o .. o + rows (inputs i0 .. i0 + inputs each), in tile order, are e = r * inputs + c;
@@ -413,10 +411,16 @@ class Layer {
       const int64_t edges = std::min(step, outputs - o) * inputs;
       const T* dw = grad + o * inputs * width_;
       meta_hidden(o0 + o, i0, inputs, edges, s);
-      gemm_(true, false, width_, hidden, edges, dw, width_, s.act.data(), hidden, T(0), s.share.data(), hidden);
-      for (int64_t k = 0; k < width_ * hidden; ++k) dw2[k] += s.share[k];
+      // dW2 += dw^T act and, below, dW1 += dpre^T z: sums over the step's edges, taken here in edge
+      // order rather than by the GEMM, which may split so long a reduction differently with the
+      // number of threads around it (and the result would change with them).
       for (int64_t e = 0; e < edges; ++e) {
-        for (int m = 0; m < width_; ++m) db2[m] += dw[e * width_ + m];
+        const T* act = s.act.data() + e * hidden;
+        for (int m = 0; m < width_; ++m) {
+          const double g = dw[e * width_ + m];
+          db2[m] += g;
+          for (int h = 0; h < hidden; ++h) dw2[m * hidden + h] += g * act[h];
+        }
       }
       T* dpre = s.act.data();
       gemm_(false, false, edges, hidden, width_, dw, width_, p_.w2, hidden, T(0), dpre, hidden);  // dL/dact
@@ -428,8 +432,13 @@ class Layer {
           for (int h = 0; h < hidden; ++h) db1[h] += g[h];
         }
       });
-      gemm_(true, false, hidden, d, edges, dpre, hidden, s.z.data(), d, T(0), s.share.data(), d);
-      for (int64_t k = 0; k < hidden * d; ++k) dw1[k] += s.share[k];
+      for (int64_t e = 0; e < edges; ++e) {
+        const T* z = s.z.data() + e * d;
+        for (int h = 0; h < hidden; ++h) {
+          const double g = dpre[e * hidden + h];
+          for (int j = 0; j < d; ++j) dw1[h * d + j] += g * z[j];
+        }
+      }
       T* dz = s.z.data();
       gemm_(false, false, edges, d, hidden, dpre, hidden, p_.w1, d, T(0), dz, d);
       for (int64_t e = 0; e < edges; ++e) {

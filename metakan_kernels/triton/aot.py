@@ -113,6 +113,7 @@ def _launches(s: Setting, dtype: torch.dtype, sizes) -> Dict[str, launch.Launch]
     kan = launch.kan_weights(coef, base, spline)
     meta = launch.meta_weights(z, w1, b1, w2, b2, ACTIVATION_CODES[s.activation], spline)
     partials = launch.meta_partials(z, w1, w2, 3)
+    stat = _meta(o, i, dtype=dtype)
     found = {
         "kan_fwd": launch.fwd_launches(x, y, spline, kan),
         "kan_bwd_dx": launch.dx_launches(dy, x, x, spline, kan),
@@ -121,7 +122,13 @@ def _launches(s: Setting, dtype: torch.dtype, sizes) -> Dict[str, launch.Launch]
         "metakan_bwd_dx": launch.dx_launches(dy, x, x, spline, meta),
         "metakan_bwd_params": launch.metakan_params_launches(dy, x, z, w1, b1, w2, z, partials, spline,
                                                              ACTIVATION_CODES[s.activation], False),
+        "kan_edge_l1": launch.edge_l1_launches(x, stat, spline, kan),
+        "metakan_edge_l1": launch.edge_l1_launches(x, stat, spline, meta),
     }
+    grads = launch.EdgeGrads(x, coef, coef, z, partials)
+    for op, weights in (("kan", kan), ("metakan", meta)):
+        found[f"{op}_edge_l1_bwd_dx"] = launch.edge_l1_launches(x, None, spline, weights, stat, grads, True, False)
+        found[f"{op}_edge_l1_bwd_params"] = launch.edge_l1_launches(x, None, spline, weights, stat, grads, False, True)
     return {name: launches[0] for name, launches in found.items()}
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from .. import fused, schema
+from .. import fused
 from .configs import INTERPRET
 
 if not INTERPRET and not torch.cuda.is_available():
@@ -10,7 +10,7 @@ if not INTERPRET and not torch.cuda.is_available():
 
 from . import ops  # noqa: E402,F401  (defines the torch.ops.metakan.triton_* ops)
 
-OPS = fused.FusedOps.of("triton", schema.LAYER_OPS)
+OPS = fused.FusedOps.of("triton")
 fused.register_autograd(OPS)
 BACKEND = fused.FusedBackend(
     "triton",

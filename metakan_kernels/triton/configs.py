@@ -116,6 +116,14 @@ META_PARAMS_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=2 * META_BLOCK_
     DOUBLE: [_config(4, 2, BLOCK_B=32, BLOCK_O=32)],
 })
 
+# Edge statistics: one configuration (no timing runs on the caller's buffers), BLOCK_B rows per step and
+# BLOCK_O outputs per tile of one input's edges (also the rows of its meta-MLP backward).
+# Eight warps over [32, KP] feature tiles and 16 outputs (the meta-MLP backward's META_BLOCK_O rows) keep
+# the backward, which holds the features, their slopes and gradients and the tile's weight gradients,
+# within the registers up to K + 1 = 65 slots (KP = 128).
+_EDGE_L1 = _config(8, 2, BLOCK_B=32, BLOCK_O=META_BLOCK_O)
+EDGE_L1_CONFIGS = _per_precision(_config(BLOCK_B=16, BLOCK_O=16), {p: [_EDGE_L1] for p in PRECISIONS})
+
 
 def smallest_block_o(configs: Dict[str, List[triton.Config]]) -> int:
     """The narrowest BLOCK_O of any configuration: the most tiles, and programs, a launch can have."""

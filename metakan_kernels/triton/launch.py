@@ -19,6 +19,7 @@ from .backward_dx import BWD_DX_KERNELS
 from .backward_params import KAN_BWD_PARAMS_KERNELS, METAKAN_BWD_PARAMS_KERNELS
 from .configs import (DOUBLE, HALF, INTERPRET, MAX_PARTIAL_ROWS, META_PARAMS_CONFIGS, PARAMS_BLOCK_H, SINGLE, Tiles,
                       smallest_block_o, tiles)
+from .edge_l1 import EDGE_L1_KERNELS
 from .forward import FWD_KERNELS
 
 # The meta-learner's gradients are summed over per-program partial sums (deterministic) unless this
@@ -185,6 +186,39 @@ def metakan_params_launches(dy, x, embedding, w1, b1, w2, dz, partials, spline, 
     return [Launch(METAKAN_BWD_PARAMS_KERNELS[precision_of(x.dtype)], args, grid)]
 
 
+class EdgeGrads(NamedTuple):
+    """The outputs of an edge-statistics backward (stand-ins where not asked for): dx (zeroed),
+    dcoef and dbase_weight (KAN), dz and the zeroed partial sums, one row per input (MetaKAN)."""
+
+    dx: torch.Tensor
+    dcoef: torch.Tensor
+    dbase: torch.Tensor
+    dz: torch.Tensor
+    partials: tuple
+
+
+def edge_l1_launches(x, stat, spline, weights, dstat=None, grads: Optional[EdgeGrads] = None, need_dx=False,
+                     need_dparams=False) -> List[Launch]:
+    """The statistics into stat (O, I), or with ``dstat`` (O, I) their backward into ``grads``: dx and
+    the parameters' gradients in a launch each (one holding both tiles spills at K + 1 > 32)."""
+    batch, in_features = x.shape
+    out_features = (stat if dstat is None else dstat).shape[0]
+    anything = x if grads is None else grads.dx
+    outputs = grads or EdgeGrads(anything, anything, anything, anything, (anything,) * 4)
+    pw1, pb1, pw2, pb2 = outputs.partials
+    t = layer_tiles(spline, x.dtype, weights["D"], weights["H"])
+    args = dict(x_ptr=x, stat_ptr=stat if stat is not None else anything, dstat_ptr=dstat if dstat is not None else x,
+                dx_ptr=outputs.dx, dcoef_ptr=outputs.dcoef, dbase_ptr=outputs.dbase, dz_ptr=outputs.dz, pw1_ptr=pw1,
+                pb1_ptr=pb1, pw2_ptr=pw2, pb2_ptr=pb2, B=batch, I=in_features, O=out_features,
+                KP=t.kp, DP=t.dp, BLOCK_H=PARAMS_BLOCK_H, BACKWARD=dstat is not None, **spline,
+                **{k: v for k, v in weights.items() if k not in ("KC", "SLOT_CHUNKS", "BLOCK_I", "DP", "BLOCK_H")})
+    kernel = EDGE_L1_KERNELS[precision_of(x.dtype)]
+    if dstat is None:
+        return [Launch(kernel, dict(args, NEED_DX=False, NEED_DPARAMS=False), (in_features,))]
+    passes = [(True, False)] * need_dx + [(False, True)] * need_dparams
+    return [Launch(kernel, dict(args, NEED_DX=dx, NEED_DPARAMS=params), (in_features,)) for dx, params in passes]
+
+
 def _run(launches: List[Launch]) -> None:
     for launch in launches:
         launch.run()
@@ -241,4 +275,52 @@ def metakan_bwd_triton(dy, x, embedding, w1, b1, w2, b2, grid, grid_size, spline
         partials = meta_partials(embedding, w1, w2, 1 if atomic else meta_programs(embedding, spline))
         _run(metakan_params_launches(dy, x, embedding, w1, b1, w2, dz, partials, spline, activation, atomic))
         params = (dz, *(p.sum(0).to(ref.dtype) for p, ref in zip(partials, (w1, b1, w2, b2))))
+    return (dx, *params)
+
+
+def kan_edge_l1_fwd_triton(x, coef, coef_scale, base_weight, grid, grid_size, spline_order, lo, hi):
+    """Each edge's batch mean |phi| [O, I], arguments as kan_fwd_triton."""
+    stat = x.new_empty(coef.shape[0], x.shape[1])
+    spline = spline_settings(x, grid, grid_size, spline_order, lo, hi)
+    scaled = coef if coef_scale is None else coef * coef_scale.unsqueeze(-1)
+    _run(edge_l1_launches(x, stat, spline, kan_weights(scaled, base_weight, spline)))
+    return stat
+
+
+def kan_edge_l1_bwd_triton(dy, x, coef, base_weight, grid, grid_size, spline_order, lo, hi, need_dx, need_dparams):
+    """(dx, dcoef, dbase_weight) from dy [O, I], the gradient of the statistics; empty where not asked for."""
+    spline = spline_settings(x, grid, grid_size, spline_order, lo, hi)
+    dx = torch.zeros_like(x) if need_dx else _nothing(x)
+    dcoef = torch.empty_like(coef) if need_dparams else _nothing(coef)
+    dbase = torch.empty_like(base_weight) if need_dparams and base_weight is not None else _nothing(coef)
+    if need_dx or need_dparams:
+        grads = EdgeGrads(dx if need_dx else x, dcoef if need_dparams else x, dbase if dbase.numel() else x, x,
+                          (x,) * 4)
+        _run(edge_l1_launches(x, None, spline, kan_weights(coef, base_weight, spline), dy.contiguous(), grads,
+                              need_dx, need_dparams))
+    return dx, dcoef, dbase
+
+
+def metakan_edge_l1_fwd_triton(x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order, lo, hi, activation):
+    """Each edge's batch mean |phi| [O, I], arguments as metakan_fwd_triton."""
+    stat = x.new_empty(embedding.shape[0], x.shape[1])
+    spline = spline_settings(x, grid, grid_size, spline_order, lo, hi)
+    _run(edge_l1_launches(x, stat, spline, meta_weights(embedding, w1, b1, w2, b2, activation, spline)))
+    return stat
+
+
+def metakan_edge_l1_bwd_triton(dy, x, embedding, w1, b1, w2, b2, grid, grid_size, spline_order, lo, hi, activation,
+                               need_dx, need_dparams):
+    """(dx, dembedding, dw1, db1, dw2, db2) from dy [O, I]; empty where not asked for."""
+    spline = spline_settings(x, grid, grid_size, spline_order, lo, hi)
+    dx = torch.zeros_like(x) if need_dx else _nothing(x)
+    params = tuple(_nothing(p) for p in (embedding, w1, b1, w2, b2))
+    if need_dx or need_dparams:
+        dz = torch.empty_like(embedding) if need_dparams else x
+        partials = meta_partials(embedding, w1, w2, x.shape[1] if need_dparams else 1)
+        grads = EdgeGrads(dx if need_dx else x, x, x, dz, partials)
+        _run(edge_l1_launches(x, None, spline, meta_weights(embedding, w1, b1, w2, b2, activation, spline),
+                              dy.contiguous(), grads, need_dx, need_dparams))
+        if need_dparams:
+            params = (dz, *(p.sum(0).to(ref.dtype) for p, ref in zip(partials, (w1, b1, w2, b2))))
     return (dx, *params)

@@ -6,7 +6,7 @@ from typing import Callable
 
 from torch.library import triton_op
 
-from ..schema import KAN, METAKAN, OpSchema
+from ..schema import KAN, KAN_EDGE_L1, METAKAN, METAKAN_EDGE_L1, OpSchema
 from . import launch
 
 
@@ -24,6 +24,8 @@ def _define(op: OpSchema, direction: str, launcher: Callable) -> None:
 for _op, _fwd, _bwd in (
     (KAN, launch.kan_fwd_triton, launch.kan_bwd_triton),
     (METAKAN, launch.metakan_fwd_triton, launch.metakan_bwd_triton),
+    (KAN_EDGE_L1, launch.kan_edge_l1_fwd_triton, launch.kan_edge_l1_bwd_triton),
+    (METAKAN_EDGE_L1, launch.metakan_edge_l1_fwd_triton, launch.metakan_edge_l1_bwd_triton),
 ):
     _define(_op, "fwd", _fwd)
     _define(_op, "bwd", _bwd)

@@ -16,7 +16,6 @@ from op_cases import (
     METAKAN_NAMES,
     SCALED_KAN_NAMES,
     Case,
-    case_id,
     check_against_reference,
     coef_scale,
     inputs_outside,
@@ -28,19 +27,36 @@ from op_cases import (
     target_params,
 )
 
-CASES = [
+# Odd sizes crossing the kernels' tiles (the cpu's 384-row steps, the interpreter's 16-row, 16-output
+# tiles), inputs outside the grid, per-feature knots, strided x, no base term, a coefficient scale.
+KAN_CASES = [
     Case((37,), 5, 7),
     Case((4, 9), 3, 2, g=7, k=2, knots=True),
     Case((29,), 6, 3, layout="strided", base=False),
     Case((31,), 4, 5, g=4, k=5, scale=True),
     Case((23,), 5, 4, dtype=torch.float32, knots=True, scale=True),
+    Case((401,), 3, 300, g=3, k=1),
 ]
 META_CASES = [
     Case((37,), 5, 7, d=2, h=8),
     Case((4, 9), 3, 2, g=7, k=2, knots=True, act="silu"),
     Case((29,), 6, 3, layout="strided", act="identity", d=3),
     Case((23,), 5, 4, dtype=torch.float32, act="tanh", h=16),
+    Case((401,), 2, 270, h=8, act="gelu"),
 ]
+# The interpreter runs a program per input, each looping over rows and outputs: few of each.
+TRITON_KAN_CASES = [
+    Case((19,), 2, 17, knots=True, layout="strided"),
+    Case((5,), 3, 3, g=4, k=5, base=False, scale=True),
+    Case((9,), 2, 3, dtype=torch.float32),
+]
+TRITON_META_CASES = [
+    Case((19,), 2, 17, knots=True, d=2, h=20, act="silu"),
+    Case((7,), 3, 2, act="identity", d=5, layout="strided"),
+    Case((9,), 2, 3, dtype=torch.float32, act="tanh"),
+]
+CASES = {"cpu": KAN_CASES, "triton": TRITON_KAN_CASES, "cuda": KAN_CASES}
+META = {"cpu": META_CASES, "triton": TRITON_META_CASES, "cuda": META_CASES}
 
 
 def _kan_fn(case, grid):
@@ -61,8 +77,7 @@ def _fused_statistics(backend: str) -> bool:
     return isinstance(record, FusedBackend) and record.ops.forward(KAN_EDGE_L1) is not None
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-@pytest.mark.parametrize("target", target_params(reference=False))
+@pytest.mark.parametrize("target, case", target_params(reference=False, cases=CASES))
 def test_kan_edge_l1_matches_reference(target, case):
     x, (coef, base_weight, scale), knots = spread_inputs(case, "kan", target.device)
     tensors, names = ([x, coef, scale, base_weight], SCALED_KAN_NAMES) if case.scale else ([x, coef, base_weight],
@@ -70,24 +85,24 @@ def test_kan_edge_l1_matches_reference(target, case):
     check_against_reference(_kan_fn(case, knots), tensors, names, target.backend)
 
 
-@pytest.mark.parametrize("case", META_CASES, ids=case_id)
-@pytest.mark.parametrize("target", target_params(reference=False))
+@pytest.mark.parametrize("target, case", target_params(reference=False, cases=META))
 def test_metakan_edge_l1_matches_reference(target, case):
     x, params, knots = spread_inputs(case, "metakan", target.device)
     check_against_reference(_metakan_fn(case, knots), [x, *params], METAKAN_NAMES, target.backend)
 
 
-@pytest.mark.parametrize("target", target_params(reference=False, backends=("cpu",)))
+@pytest.mark.parametrize("target", target_params(reference=False, backends=("cpu", "triton")))
 def test_gradcheck(target):
     grid = nonuniform_knots(2, 4, 3)
     kan = lambda x, c, w, s: mk.kan_edge_l1(x, c, w, grid_size=4, grid=grid, coef_scale=s,  # noqa: E731
                                             backend=target.backend)
-    # away from the kinks of |phi| (phi = 0), where a finite difference is not the derivative
+    # random inputs lie (almost surely) off the kink of |phi| at phi = 0, where finite differences fail
+    fast = target.backend == "triton"  # the interpreter: random directions only
     x = inputs_outside((5, 2))
-    assert torch.autograd.gradcheck(kan, (x, *kan_params(2, 2, 7), coef_scale(2, 2)))
+    assert torch.autograd.gradcheck(kan, (x, *kan_params(2, 2, 7), coef_scale(2, 2)), fast_mode=fast)
     meta = lambda *a: mk.metakan_edge_l1(*a, grid_size=3, spline_order=2, meta_activation="silu",  # noqa: E731
                                          backend=target.backend)
-    assert torch.autograd.gradcheck(meta, [inputs_outside((4, 2)), *meta_params(2, 2, 5, 2, 4)])
+    assert torch.autograd.gradcheck(meta, [inputs_outside((4, 2)), *meta_params(2, 2, 5, 2, 4)], fast_mode=fast)
 
 
 @pytest.mark.parametrize("target", target_params(reference=False))
@@ -112,13 +127,18 @@ def test_empty_batch_is_nan_and_no_edges_is_empty(target):
     assert mk.kan_edge_l1(x, coef[:0], base_weight[:0], backend=target.backend).shape == (0, 3)
 
 
+# (batch, in_features, out_features): several tiles of each kernel where a run is cheap
+DETERMINISM_SIZES = {"cpu": (900, 50, 300), "triton": (37, 3, 20), "cuda": (3000, 64, 100)}
+
+
 @pytest.mark.parametrize("target", target_params(reference=False))
 def test_deterministic_and_thread_independent(target):
     if not _fused_statistics(target.backend):
         pytest.skip(f"the {target.backend} backend computes edge statistics through the reference")
-    x = inputs_outside((300, 50), torch.float32, target.device)
-    params = meta_params(40, 50, 8, 2, 16, torch.float32, target.device)
-    upstream = torch.randn(40, 50, device=target.device)
+    batch, i, o = DETERMINISM_SIZES[target.backend]
+    x = inputs_outside((batch, i), torch.float32, target.device)
+    params = meta_params(o, i, 8, 2, 16, torch.float32, target.device)
+    upstream = torch.randn(o, i, device=target.device)
 
     def run(threads):
         previous = torch.get_num_threads()
@@ -135,33 +155,35 @@ def test_deterministic_and_thread_independent(target):
             assert torch.equal(a, b), f"{name} differs between two runs"
 
 
+# (batch, width): a (B, O, I) tensor far larger than the gradients and any per-edge or per-input buffer
+MEMORY_SIZES = {"cpu": (2048, 24), "triton": (512, 4), "cuda": (8192, 64)}
+
+
 @pytest.mark.parametrize("op", ["kan", "metakan"])
-@pytest.mark.parametrize("target", target_params(reference=False, backends=("cpu",)))
+@pytest.mark.parametrize("target", target_params(reference=False))
 def test_no_batch_sized_tensor_is_kept_or_allocated(target, op):
-    """Statistics and their backward hold nothing of B*O*I or B*I*K elements: the peak tensor memory
-    of a forward and backward beyond its inputs and parameters is that of the (O, I) statistic and
-    the gradients; the reference, for contrast, holds (B, O, I) (so this test can fail)."""
+    """Statistics and their backward keep nothing for backward beyond the inputs, and hold no tensor
+    of B*O*I or B*I*K elements: their peak tensor memory beyond inputs and parameters is the gradients
+    plus less than a quarter of one (B, O, I) tensor; the reference, for contrast, holds (B, O, I) (so this test can fail)."""
     if not _fused_statistics(target.backend):
         pytest.skip(f"the {target.backend} backend computes edge statistics through the reference")
-    batch, width, num_bases = 2048, 24, 8
-    x = inputs_outside((batch, width), torch.float32)
+    batch, width = MEMORY_SIZES[target.backend]
+    x = inputs_outside((batch, width), torch.float32, target.device)
     if op == "kan":
-        coef, base_weight = kan_params(width, width, num_bases, True, torch.float32)
+        coef, base_weight = kan_params(width, width, 8, True, torch.float32, target.device)
         params = [coef, base_weight]
         fn = lambda backend: mk.kan_edge_l1(x, coef, base_weight, backend=backend)  # noqa: E731
     else:
-        params = meta_params(width, width, num_bases, 2, 16, torch.float32)
+        params = meta_params(width, width, 8, 2, 16, torch.float32, target.device)
         fn = lambda backend: mk.metakan_edge_l1(x, *params, backend=backend)  # noqa: E731
-    assert kept_for_backward(lambda: fn(target.backend), [x, *params]) == []
     tensors = [x, *params]
-    gradients = sum(t.numel() for t in tensors) * 4
-    edges = width * width * 4
+    assert kept_for_backward(lambda: fn(target.backend), tensors) == []
 
-    def step(backend):
-        return lambda: torch.autograd.grad(fn(backend).sum(), tensors)
+    existing = sum(t.numel() for t in tensors) * 4  # the inputs, and as much again for their gradients
 
-    existing = sum(t.numel() for t in tensors) * 4
-    fused = peak_step_bytes(step(target.backend), tensors) - existing
-    assert fused <= gradients + 4 * edges, fused
-    materialized = peak_step_bytes(step("reference"), tensors) - existing
-    assert materialized >= batch * width * width * 4, materialized
+    def extra_peak(backend):
+        return peak_step_bytes(lambda: torch.autograd.grad(fn(backend).sum(), tensors), tensors) - existing
+
+    batch_sized = batch * width * width * 4
+    assert extra_peak(target.backend) < existing + batch_sized / 4
+    assert extra_peak("reference") >= batch_sized

@@ -194,9 +194,10 @@ def test_gradients_are_deterministic(target):
 def test_cpu_results_do_not_depend_on_threads():
     if "cpu" not in mk.available_backends():
         pytest.skip("the compiled extension is not built")
-    x = inputs_outside((300, 50), torch.float32)
-    params = meta_params(40, 50, 8, 2, 16, torch.float32)
-    dy = torch.randn(300, 40)
+    # two output tiles and long meta-learner steps: their reductions must not be split by the GEMM
+    x = inputs_outside((900, 50), torch.float32)
+    params = meta_params(300, 50, 8, 2, 16, torch.float32)
+    dy = torch.randn(900, 300)
 
     def run(threads):
         previous = torch.get_num_threads()
