@@ -3,13 +3,14 @@
 from .edges import edge_scores, forward_with_edge_l1, layer_inputs
 from .prune import kept_nodes, prune
 from .regularization import activation_regularization, regularized_forward
-from .symbolic import SymbolicKAN, auto_symbolic, round_constants, symbolic_formula
+from .symbolic import SymbolicKAN, auto_symbolic, round_constants, symbolic_formula, tidy
 
 __all__ = [
     "SymbolicKAN",
     "auto_symbolic",
     "round_constants",
     "symbolic_formula",
+    "tidy",
     "activation_regularization",
     "edge_scores",
     "forward_with_edge_l1",

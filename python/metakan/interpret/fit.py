@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import List, NamedTuple
 
 import torch
 
@@ -87,6 +87,11 @@ def fit_edge(t: torch.Tensor, v: torch.Tensor, name: str) -> EdgeFit:
     return EdgeFit(name, a, b, c, d, r2)
 
 
+def ranked_fits(t: torch.Tensor, v: torch.Tensor, library: tuple) -> List[EdgeFit]:
+    """The fits of every library function, best score first (simplest among the good fits, see :data:`SIMPLE`)."""
+    return sorted((fit_edge(t, v, name) for name in library), key=lambda fit: fit.score)
+
+
 def best_fit(t: torch.Tensor, v: torch.Tensor, library: tuple) -> EdgeFit:
-    """The library function whose fit scores best (simplest among the good fits, see :data:`SIMPLE`)."""
-    return min((fit_edge(t, v, name) for name in library), key=lambda fit: fit.score)
+    """The library function whose fit scores best."""
+    return ranked_fits(t, v, library)[0]

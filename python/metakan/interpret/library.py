@@ -9,7 +9,7 @@ import torch
 
 
 class SymbolicFunction(NamedTuple):
-    """``f`` of an edge ``c · f(a · x + b) + d``: its torch form (NaN or inf outside its domain), its sympy
+    """``f`` of an edge ``c · f(a · x + b) + d``: its torch form (inf at a pole), its sympy
     form and its complexity (pykan's scale: 0 for the zero function, 1 for x, 2 for x², sin, exp, ...)."""
 
     torch: Callable[[torch.Tensor], torch.Tensor]
@@ -27,10 +27,12 @@ LIBRARY: Dict[str, SymbolicFunction] = {
     "x^4": SymbolicFunction(lambda u: u**4, lambda u: u**4, 3),
     "1/x": SymbolicFunction(lambda u: 1 / u, lambda u: 1 / u, 2),
     "1/x^2": SymbolicFunction(lambda u: u**-2, lambda u: u**-2, 2),
-    "sqrt": SymbolicFunction(torch.sqrt, sympy.sqrt, 2),
-    "1/sqrt": SymbolicFunction(torch.rsqrt, lambda u: 1 / sympy.sqrt(u), 3),
+    # The torch forms of the functions defined for u > 0 take |u|, as pykan's do: a fit or refit step
+    # that crosses 0 stays finite, and the formula (in u) is the same where the data keep u > 0.
+    "sqrt": SymbolicFunction(lambda u: torch.sqrt(u.abs()), sympy.sqrt, 2),
+    "1/sqrt": SymbolicFunction(lambda u: torch.rsqrt(u.abs()), lambda u: 1 / sympy.sqrt(u), 3),
     "exp": SymbolicFunction(torch.exp, sympy.exp, 2),
-    "log": SymbolicFunction(torch.log, sympy.log, 2),
+    "log": SymbolicFunction(lambda u: torch.log(u.abs()), sympy.log, 2),
     "sin": SymbolicFunction(torch.sin, sympy.sin, 2),
     "tanh": SymbolicFunction(torch.tanh, sympy.tanh, 3),
     "abs": SymbolicFunction(torch.abs, sympy.Abs, 3),

@@ -10,11 +10,18 @@ import sympy
 import torch
 
 from .edges import layer_inputs, network_layers
-from .fit import EdgeFit, best_fit
+from .fit import EdgeFit, ranked_fits
 from .library import DEFAULT_LIBRARY, LIBRARY, check_library
 
 # Samples of each input at which an edge is fitted: quantiles of the inputs the edge saw.
 FIT_POINTS = 256
+# SymbolicKAN.search: the least R² of an edge's fit for the function to be one of the edge's candidates;
+# the factor by which a change must lower the formula's error, to functions no more complex in all
+# (SIMPLER_GAIN) or more complex (COMPLEX_GAIN); the relative error at which the formula counts as exact.
+CANDIDATE_R2 = 0.9
+SIMPLER_GAIN = 0.5
+COMPLEX_GAIN = 0.1
+EXACT = 1e-12
 
 
 class SymbolicLayer(torch.nn.Module):
@@ -30,8 +37,19 @@ class SymbolicLayer(torch.nn.Module):
         params = torch.tensor([[fit[1:5] for fit in row] for row in fits], dtype=torch.float64)
         self.a, self.b, self.c, self.d = (torch.nn.Parameter(params[..., j].clone()) for j in range(4))
         self.in_features, self.out_features = len(fits[0]), len(fits)
+        self._update_masks()
+
+    def _update_masks(self) -> None:
         self._masks = {name: torch.tensor([[n == name for n in row] for row in self.names])
                        for name in {n for row in self.names for n in row}}
+
+    @torch.no_grad()
+    def set_edge(self, o: int, i: int, fit: EdgeFit) -> None:
+        """Make edge (o, i) the function and constants of ``fit``."""
+        self.names[o][i], self.r2[o][i] = fit.name, fit.r2
+        for param, value in zip((self.a, self.b, self.c, self.d), fit[1:5]):
+            param[o, i] = value
+        self._update_masks()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inner = self.a * x.unsqueeze(1) + self.b  # (N, O, I)
@@ -58,11 +76,17 @@ class SymbolicLayer(torch.nn.Module):
 
 
 class SymbolicKAN(torch.nn.Module):
-    """A network of :class:`SymbolicLayer` with the widths of the network it was fitted to (float64)."""
+    """A network of :class:`SymbolicLayer` with the widths of the network it was fitted to (float64).
 
-    def __init__(self, layers: List[SymbolicLayer]):
+    ``candidates[l][o][i]`` lists the fits :meth:`search` may try for edge (o, i) of layer l, the
+    chosen one first.
+    """
+
+    def __init__(self, layers: List[SymbolicLayer], candidates: Optional[List[List[List[EdgeFit]]]] = None):
         super().__init__()
         self.layers = torch.nn.ModuleList(layers)
+        self.candidates = candidates or [[[[] for _ in range(layer.in_features)] for _ in range(layer.out_features)]
+                                         for layer in layers]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.double()
@@ -82,7 +106,8 @@ class SymbolicKAN(torch.nn.Module):
     def refit(self, x: torch.Tensor, y: torch.Tensor, steps: int = 50) -> float:
         """Train every edge's a, b, c, d on (x (N, in), y (N, out)) by LBFGS in float64, as pykan does
         after snapping, so that a formula of the right form gets exact constants. Keeps the best state
-        seen (a step can leave a function's domain); returns its mean squared error."""
+        seen (a step can leave a function's domain); returns its mean squared error (inf where none
+        is finite)."""
         x, y = x.double(), y.double().reshape(len(x), -1)
         optimizer = torch.optim.LBFGS(self.parameters(), lr=1.0, max_iter=20, history_size=20,
                                       line_search_fn="strong_wolfe", tolerance_grad=1e-32, tolerance_change=1e-32)
@@ -103,6 +128,42 @@ class SymbolicKAN(torch.nn.Module):
             if loss < best:
                 best, state = loss, {k: v.clone() for k, v in self.state_dict().items()}
         self.load_state_dict(state)
+        return best if math.isfinite(best) else float("inf")
+
+    def search(self, x: torch.Tensor, y: torch.Tensor, steps: int = 20) -> float:
+        """Refit, then try other candidate functions, refitting the whole formula for each trial, and
+        keep a change that more than halves its error: first each edge's candidates one edge at a time,
+        then, per layer, one function for every edge that has it among its candidates (a product as
+        ((u + v)² - (u - v)²) / 4 needs both squares at once). An edge's own fit cannot tell x² from a
+        sine that mimics it on the range the edge saw; the refit of the formula on the data can. A change
+        to more complex functions must cut the error tenfold; the search stops once the formula is exact
+        to rounding (error below EXACT times the mean y²). Changes the network in place; returns its mean
+        squared error."""
+        best = self.refit(x, y, steps)
+        exact = EXACT * float(y.double().pow(2).mean())
+
+        def attempt(changes) -> None:
+            nonlocal best
+            if best <= exact:
+                return
+            trial = copy.deepcopy(self)
+            added = 0
+            for l, o, i, fit in changes:
+                added += LIBRARY[fit.name].complexity - LIBRARY[trial.layers[l].names[o][i]].complexity
+                trial.layers[l].set_edge(o, i, fit)
+            loss = trial.refit(x, y, steps)
+            if loss < (SIMPLER_GAIN if added <= 0 else COMPLEX_GAIN) * best:
+                best, self.layers = loss, trial.layers
+
+        edges = [(l, o, i, fits) for l, rows in enumerate(self.candidates) for o, row in enumerate(rows)
+                 for i, fits in enumerate(row)]
+        for l, o, i, fits in edges:
+            for fit in fits[1:]:
+                attempt([(l, o, i, fit)])
+        for l in range(len(self.layers)):
+            names = dict.fromkeys(f.name for el, _, _, fits in edges if el == l for f in fits[1:])
+            for name in names:
+                attempt([(el, o, i, f) for el, o, i, fits in edges if el == l for f in fits if f.name == name])
         return best
 
 
@@ -114,13 +175,16 @@ def _fit_points(inputs: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def auto_symbolic(model: torch.nn.Module, x: torch.Tensor, library: Sequence[str] = DEFAULT_LIBRARY,
-                  scores: Optional[List[torch.Tensor]] = None, threshold: float = 0.0) -> SymbolicKAN:
+                  scores: Optional[List[torch.Tensor]] = None, threshold: float = 0.0,
+                  alternatives: int = 3) -> SymbolicKAN:
     """Fit each edge of the KAN or MetaKAN network to ``c · f(a · t + b) + d`` over the functions in
     ``library`` (names of :data:`~metakan.interpret.library.LIBRARY`), on the inputs each layer sees for
     the samples x (N, in_features); keep per edge the simplest function that fits well (pykan's scoring)
     and its R². MetaKAN edges are fitted through their generated weights. Edges whose importance in
     ``scores`` (from :func:`~metakan.interpret.edge_scores`) is below ``threshold`` become the zero function.
-    Returns a :class:`SymbolicKAN`; call its ``refit`` to tune the constants, then :func:`symbolic_formula`.
+    Each edge also keeps up to ``alternatives`` candidates (the best-scoring fits with R² >= CANDIDATE_R2)
+    for :meth:`SymbolicKAN.search`. Returns a :class:`SymbolicKAN`; call its ``refit`` (or ``search``) to
+    tune the constants, then :func:`symbolic_formula`.
     """
     library = check_library(library)
     if x.dim() != 2 or x.shape[0] < 2:
@@ -128,22 +192,29 @@ def auto_symbolic(model: torch.nn.Module, x: torch.Tensor, library: Sequence[str
     layers = network_layers(model)
     if scores is not None and len(scores) != len(layers):
         raise ValueError(f"scores has {len(scores)} entries for a network of {len(layers)} layers")
-    fitted = []
+    if isinstance(alternatives, bool) or not isinstance(alternatives, int) or alternatives < 1:
+        raise ValueError(f"alternatives must be an integer >= 1, got {alternatives!r}")
+    fitted, candidates = [], []
     for l, (layer, inputs) in enumerate(zip(layers, layer_inputs(model, x))):
         points = _fit_points(inputs.double())
         values = copy.deepcopy(layer).double().edge_values(points).cpu()  # a float64 copy: the model stays
         points = points.cpu()
-        rows = []
+        rows, kept = [], []
         for o in range(layer.out_features):
-            row = []
+            row, options = [], []
             for i in range(layer.in_features):
                 if scores is not None and float(scores[l][o, i]) < threshold:
-                    row.append(EdgeFit("0", 1.0, 0.0, 0.0, 0.0, 1.0))
+                    fits = [EdgeFit("0", 1.0, 0.0, 0.0, 0.0, 1.0)]
                 else:
-                    row.append(best_fit(points[:, i], values[:, o, i], library))
+                    ranked = ranked_fits(points[:, i], values[:, o, i], library)
+                    fits = ranked[:1] + [f for f in ranked[1:] if f.r2 >= CANDIDATE_R2][: alternatives - 1]
+                row.append(fits[0])
+                options.append(fits)
             rows.append(row)
+            kept.append(options)
         fitted.append(SymbolicLayer(rows))
-    return SymbolicKAN(fitted)
+        candidates.append(kept)
+    return SymbolicKAN(fitted, candidates)
 
 
 def round_constants(expr, digits: int):
@@ -159,12 +230,31 @@ def round_constants(expr, digits: int):
     return expr.xreplace({f: rounded(float(f)) for f in expr.atoms(sympy.Float)})
 
 
+def _snap(expr, tolerance: float):
+    """``expr`` with every constant within ``tolerance`` of a whole number made that exact integer."""
+    near = {f: sympy.Integer(round(float(f))) for f in expr.atoms(sympy.Float)
+            if abs(float(f) - round(float(f))) <= tolerance}
+    return expr.xreplace(near)
+
+
+def tidy(expr, digits: int):
+    """``expr`` simplified with its constants rounded to ``digits`` decimals, in the order that keeps a
+    formula exact when its constants are exact up to the fit: constants within 10^-(digits + 2) of a
+    whole number (an exponent 0.999999997, an offset 1e-9) become integers first, then sympy
+    simplifies at full precision, which folds the remaining constants together (0.223 * 20.88 / 4.656
+    into 1.0000), and only that result is rounded (rounding first would compound the errors)."""
+    expr = sympy.simplify(sympy.expand(_snap(expr, 10.0 ** -(digits + 2))))
+    return sympy.simplify(round_constants(sympy.expand(expr), digits))
+
+
 def symbolic_formula(symbolic: SymbolicKAN, names: Optional[Sequence[str]] = None, digits: Optional[int] = 4,
                      simplify: bool = True) -> List:
     """The network's outputs as sympy expressions of its inputs, ``names`` (default x_1, x_2, ...).
 
-    ``digits`` rounds the constants (None keeps them all); ``simplify`` runs sympy's simplification after
-    expanding. Returns one expression per output.
+    ``digits`` rounds the constants (None keeps them all; see :func:`tidy`); ``simplify`` runs sympy's
+    simplification after expanding. Returns one expression per output. To read the formula in other
+    variables (e.g. before a normalization of the inputs), take it with ``digits=None``, substitute,
+    then :func:`tidy` it: rounding first would compound through the substitution.
     """
     width = symbolic.layers[0].in_features
     names = [f"x_{i + 1}" for i in range(width)] if names is None else list(names)
@@ -174,7 +264,5 @@ def symbolic_formula(symbolic: SymbolicKAN, names: Optional[Sequence[str]] = Non
     for layer in symbolic.layers:
         values = layer.formulas(values)
     if digits is not None:
-        values = [round_constants(sympy.expand(v), digits) for v in values]
-    if simplify:
-        values = [sympy.simplify(v) for v in values]
-    return values
+        return [tidy(v, digits) if simplify else round_constants(sympy.expand(v), digits) for v in values]
+    return [sympy.simplify(v) for v in values] if simplify else values

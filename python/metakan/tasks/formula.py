@@ -12,6 +12,7 @@ import torch
 from .. import interpret
 from .expression import numpy_function
 from .feynman import Equation
+from .options import positive_int
 
 
 def add_arguments(task: argparse._ArgumentGroup) -> None:
@@ -23,6 +24,9 @@ def add_arguments(task: argparse._ArgumentGroup) -> None:
     task.add_argument("--prune-threshold", type=float, default=1e-2)
     task.add_argument("--symbolic", action="store_true",
                       help="after training (and pruning), fit every edge to a library function and print the formula")
+    task.add_argument("--alternatives", type=positive_int, default=3,
+                      help="candidate functions per edge that --symbolic tries, refitting the whole formula for each "
+                           "(1: each edge's own best fit only)")
     task.add_argument("--digits", type=int, default=4, help="decimals of the printed formula's constants")
 
 
@@ -62,7 +66,10 @@ def interpret_run(model: torch.nn.Module, data, eq: Equation, args: argparse.Nam
         print(f"pruned widths: {model.pruned_widths}")
     if args.symbolic:
         scores = interpret.edge_scores(model, x_train)
-        symbolic = interpret.auto_symbolic(model, x_train, scores=scores, threshold=args.prune_threshold)
+        symbolic = interpret.auto_symbolic(model, x_train, scores=scores, threshold=args.prune_threshold,
+                                           alternatives=args.alternatives)
+        if args.alternatives > 1:
+            symbolic.search(data.x_train, data.y_train)
         mse = symbolic.refit(data.x_train, data.y_train, steps=50)
         edges = symbolic.edges()
         for edge in edges:
@@ -70,10 +77,8 @@ def interpret_run(model: torch.nn.Module, data, eq: Equation, args: argparse.Nam
                   f"R^2 = {edge['r2']:.6f}")
         internal = [f"_s{i}" for i in range(eq.num_vars)]
         (exact,) = interpret.symbolic_formula(symbolic, internal, digits=None, simplify=False)
-        (rounded,) = interpret.symbolic_formula(symbolic, internal, digits=args.digits)
-        formula = sympy.simplify(interpret.round_constants(sympy.expand(
-            in_variables(rounded, eq, data.y_mean, data.y_std)), args.digits))
         full = in_variables(exact, eq, data.y_mean, data.y_std)
+        formula = interpret.tidy(full, args.digits)
         truth = eq.function()
         lo, hi = np.array(eq.ranges, dtype=np.float64).T
         x_test = lo + (hi - lo) * (data.x_test.double().numpy() + 1) / 2
