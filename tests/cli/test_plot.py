@@ -80,3 +80,33 @@ def test_plot_gives_one_line_errors_for_unreadable_files(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
     assert main(["plot", str(model), "--output", str(tmp_path)]) == 2  # the PNG path is a directory
     assert "metakan plot: error: " in capsys.readouterr().err
+
+
+def test_plot_marks_pruned_edges_and_symbolic_fits(tmp_path, capsys):
+    """With --interpretation: the pruned network's edges map back to the saved network's (kept nodes),
+    pruned ones are titled so, fitted ones carry their function; bad interpretation files fail clearly."""
+    import json
+
+    from metakan.plotting import EdgeMarks
+
+    model, run, image = tmp_path / "model.pt", tmp_path / "run.json", tmp_path / "edges.png"
+    assert main(["train", "symbolic", "--equation", "sin(2*x)+y**2", "--variables", "x,y", "--ranges=-1:1",
+                 "--hidden", "3", "--reg", "1e-3", "--model", "kan", "--prune", "--symbolic", "--epochs", "20",
+                 "--no-progress", "--output", str(run), "--save-model", str(model)]) == 0
+    interpretation = json.loads(run.read_text())["interpretation"]
+    marks = EdgeMarks(interpretation, [2, 3, 1])
+    (hidden,) = interpretation["kept_nodes"][1]
+    assert interpretation["pruned_widths"] == [2, 1, 1]
+    assert [marks.pruned(0, o, 0) for o in range(3)] == [o != hidden for o in range(3)]
+    assert marks.symbolic(0, hidden, 0)["function"] == interpretation["edges"][0]["function"]
+    assert marks.symbolic(1, 0, hidden)["output"] == 0 and marks.symbolic(1, 0, (hidden + 1) % 3) is None
+    capsys.readouterr()
+    assert main(["plot", str(model), "--interpretation", str(run), "--output", str(image)]) == 0
+    assert image.read_bytes().startswith(PNG_SIGNATURE)
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"metrics": {}}))
+    for bad, message in ((model, "is not a results JSON"), (plain, "has no interpretation section")):
+        assert main(["plot", str(model), "--interpretation", str(bad), "--output", str(image)]) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(ValueError, match="do not fit a network of widths"):
+        EdgeMarks({"kept_nodes": [[0, 1], [5], [0]]}, [2, 3, 1])

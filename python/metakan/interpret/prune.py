@@ -66,7 +66,8 @@ def prune(model: torch.nn.Module, x: torch.Tensor, threshold: float = 1e-2) -> t
     scalers and knots. A MetaKAN layer keeps its remaining edges' embeddings and its meta-learner
     (shared meta-learners stay shared), so every remaining edge computes the same function as before.
     The outputs change only by the removed nodes' contributions (each below ``threshold`` per edge).
-    Returns the pruned network; its ``pruned_widths`` attribute lists the new widths.
+    Returns the pruned network; its ``pruned_widths`` attribute lists the new widths and ``kept_nodes``
+    the indices (in the original network) of every layer's nodes that stay.
     """
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
@@ -76,4 +77,5 @@ def prune(model: torch.nn.Module, x: torch.Tensor, threshold: float = 1e-2) -> t
         (_slice_metakan if isinstance(layer, MetaKANLinear) else _slice_kan)(layer, outputs, inputs)
         layer.in_features, layer.out_features = len(inputs), len(outputs)
     pruned.pruned_widths = [len(index) for index in kept]
+    pruned.kept_nodes = [index.tolist() for index in kept]
     return pruned

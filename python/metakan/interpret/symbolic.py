@@ -95,9 +95,11 @@ class SymbolicKAN(torch.nn.Module):
         return x
 
     def edges(self) -> List[dict]:
-        """Every edge's chosen function and R²: [{"layer", "output", "input", "function", "r2"}, ...]."""
+        """Every edge's chosen function, R² and constants: [{"layer", "output", "input", "function", "r2",
+        "constants": [a, b, c, d]}, ...], the edge being ``c · f(a · x + b) + d``."""
         return [
-            {"layer": l, "output": o, "input": i, "function": layer.names[o][i], "r2": layer.r2[o][i]}
+            {"layer": l, "output": o, "input": i, "function": layer.names[o][i], "r2": layer.r2[o][i],
+             "constants": [float(p.detach()[o, i]) for p in (layer.a, layer.b, layer.c, layer.d)]}
             for l, layer in enumerate(self.layers)
             for o in range(layer.out_features)
             for i in range(layer.in_features)

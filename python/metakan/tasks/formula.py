@@ -63,6 +63,7 @@ def interpret_run(model: torch.nn.Module, data, eq: Equation, args: argparse.Nam
     if args.prune:
         model = interpret.prune(model, x_train, args.prune_threshold)
         result["pruned_widths"] = model.pruned_widths
+        result["kept_nodes"] = model.kept_nodes
         print(f"pruned widths: {model.pruned_widths}")
     if args.symbolic:
         scores = interpret.edge_scores(model, x_train)
