@@ -1,6 +1,6 @@
 """Reading a trained KAN or MetaKAN: edge importances, sparsity regularization, pruning and symbolic formulas."""
 
-from .edges import edge_scores, forward_with_edge_l1, layer_inputs
+from .edges import edge_scores, forward_with_edge_l1, layer_inputs, relative_scores
 from .prune import kept_nodes, prune
 from .regularization import activation_regularization, regularized_forward
 from .symbolic import SymbolicKAN, auto_symbolic, round_constants, symbolic_formula, tidy
@@ -18,4 +18,5 @@ __all__ = [
     "layer_inputs",
     "prune",
     "regularized_forward",
+    "relative_scores",
 ]

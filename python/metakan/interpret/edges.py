@@ -56,3 +56,11 @@ def edge_scores(model: torch.nn.Module, x: torch.Tensor) -> List[torch.Tensor]:
     if x.dim() != 2 or x.shape[0] == 0:
         raise ValueError(f"x must be a non-empty (samples, in_features) batch, got shape {tuple(x.shape)}")
     return forward_with_edge_l1(model, x)[1]
+
+
+def relative_scores(scores: List[torch.Tensor]) -> List[torch.Tensor]:
+    """Each layer's edge importances divided by the layer's largest (zeros stay zeros). A KAN's function
+    does not change when one layer's edges are scaled up and the next layer's inputs scaled down, so an
+    absolute threshold depends on where training left that scale; a relative one does not (a MetaKAN's
+    generated edges, for one, often all lie below pykan's absolute 1e-2 in the first layer)."""
+    return [score / score.max().clamp_min(torch.finfo(score.dtype).tiny) for score in scores]

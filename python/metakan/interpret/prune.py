@@ -10,7 +10,7 @@ import torch
 
 from ..kan_layer import KANLinear
 from ..metakan_layer import MetaKANLinear
-from .edges import edge_scores, network_layers
+from .edges import edge_scores, network_layers, relative_scores
 
 
 class NodeScores(NamedTuple):
@@ -58,9 +58,10 @@ def _slice_metakan(layer: MetaKANLinear, outputs: torch.Tensor, inputs: torch.Te
 
 
 @torch.no_grad()
-def prune(model: torch.nn.Module, x: torch.Tensor, threshold: float = 1e-2) -> torch.nn.Module:
+def prune(model: torch.nn.Module, x: torch.Tensor, threshold: float = 1e-2, relative: bool = False) -> torch.nn.Module:
     """A smaller network of the same kind: the hidden nodes whose incoming or outgoing edges all have
-    ``|φ|_1 < threshold`` on the samples x (N, in_features) are removed, with their edges.
+    ``|φ|_1 < threshold`` on the samples x (N, in_features) are removed, with their edges. With
+    ``relative`` the scores are first divided by their layer's largest (:func:`relative_scores`).
 
     The model is left as it was; the result is a copy. A KAN layer keeps its remaining edges' weights,
     scalers and knots. A MetaKAN layer keeps its remaining edges' embeddings and its meta-learner
@@ -71,7 +72,8 @@ def prune(model: torch.nn.Module, x: torch.Tensor, threshold: float = 1e-2) -> t
     """
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
-    kept = kept_nodes(edge_scores(model, x), threshold)
+    scores = edge_scores(model, x)
+    kept = kept_nodes(relative_scores(scores) if relative else scores, threshold)
     pruned = copy.deepcopy(model)
     for layer, inputs, outputs in zip(network_layers(pruned), kept, kept[1:]):
         (_slice_metakan if isinstance(layer, MetaKANLinear) else _slice_kan)(layer, outputs, inputs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from typing import List, Optional, Sequence
 
@@ -22,6 +23,8 @@ CANDIDATE_R2 = 0.9
 SIMPLER_GAIN = 0.5
 COMPLEX_GAIN = 0.1
 EXACT = 1e-12
+# Up to this many combinations of the edges' candidates, search tries them all.
+EXHAUSTIVE = 81
 
 
 class SymbolicLayer(torch.nn.Module):
@@ -134,8 +137,9 @@ class SymbolicKAN(torch.nn.Module):
 
     def search(self, x: torch.Tensor, y: torch.Tensor, steps: int = 20) -> float:
         """Refit, then try other candidate functions, refitting the whole formula for each trial, and
-        keep a change that more than halves its error: first each edge's candidates one edge at a time,
-        then, per layer, one function for every edge that has it among its candidates (a product as
+        keep a change that more than halves its error: every combination of the edges' candidates,
+        simplest first, when there are at most EXHAUSTIVE; otherwise each edge's candidates one edge at
+        a time, then, per layer, one function for every edge that has it among its candidates (a product as
         ((u + v)² - (u - v)²) / 4 needs both squares at once). An edge's own fit cannot tell x² from a
         sine that mimics it on the range the edge saw; the refit of the formula on the data can. A change
         to more complex functions must cut the error tenfold; the search stops once the formula is exact
@@ -159,6 +163,15 @@ class SymbolicKAN(torch.nn.Module):
 
         edges = [(l, o, i, fits) for l, rows in enumerate(self.candidates) for o, row in enumerate(rows)
                  for i, fits in enumerate(row)]
+        if math.prod(len(fits) for *_, fits in edges) <= EXHAUSTIVE:
+            # few combinations: every one, simplest first (a change across layers, such as x then a
+            # gaussian for sin then exp, is then tried as well)
+            combinations = sorted(itertools.product(*(fits for *_, fits in edges)),
+                                  key=lambda chosen: sum(LIBRARY[f.name].complexity for f in chosen))
+            for chosen in combinations:
+                attempt([(l, o, i, fit) for (l, o, i, _), fit in zip(edges, chosen)
+                         if fit.name != self.layers[l].names[o][i]])
+            return best
         for l, o, i, fits in edges:
             for fit in fits[1:]:
                 attempt([(l, o, i, fit)])
@@ -178,13 +191,14 @@ def _fit_points(inputs: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def auto_symbolic(model: torch.nn.Module, x: torch.Tensor, library: Sequence[str] = DEFAULT_LIBRARY,
                   scores: Optional[List[torch.Tensor]] = None, threshold: float = 0.0,
-                  alternatives: int = 3) -> SymbolicKAN:
+                  alternatives: int = 4) -> SymbolicKAN:
     """Fit each edge of the KAN or MetaKAN network to ``c · f(a · t + b) + d`` over the functions in
     ``library`` (names of :data:`~metakan.interpret.library.LIBRARY`), on the inputs each layer sees for
     the samples x (N, in_features); keep per edge the simplest function that fits well (pykan's scoring)
     and its R². MetaKAN edges are fitted through their generated weights. Edges whose importance in
     ``scores`` (from :func:`~metakan.interpret.edge_scores`) is below ``threshold`` become the zero function.
-    Each edge also keeps up to ``alternatives`` candidates (the best-scoring fits with R² >= CANDIDATE_R2)
+    An edge at or above the threshold is never the zero function. Each edge also keeps up to
+    ``alternatives`` candidates (the best-scoring fits with R² >= CANDIDATE_R2)
     for :meth:`SymbolicKAN.search`. Returns a :class:`SymbolicKAN`; call its ``refit`` (or ``search``) to
     tune the constants, then :func:`symbolic_formula`.
     """
@@ -208,7 +222,8 @@ def auto_symbolic(model: torch.nn.Module, x: torch.Tensor, library: Sequence[str
                 if scores is not None and float(scores[l][o, i]) < threshold:
                     fits = [EdgeFit("0", 1.0, 0.0, 0.0, 0.0, 1.0)]
                 else:
-                    ranked = ranked_fits(points[:, i], values[:, o, i], library)
+                    # an edge that matters is not the zero function, however poorly the others fit it
+                    ranked = ranked_fits(points[:, i], values[:, o, i], [f for f in library if f != "0"] or library)
                     fits = ranked[:1] + [f for f in ranked[1:] if f.r2 >= CANDIDATE_R2][: alternatives - 1]
                 row.append(fits[0])
                 options.append(fits)

@@ -21,10 +21,12 @@ def add_arguments(task: argparse._ArgumentGroup) -> None:
                            "(makes the network sparse before --prune)")
     task.add_argument("--prune", action="store_true",
                       help="after training, remove hidden nodes whose edges all have |phi|_1 below --prune-threshold")
-    task.add_argument("--prune-threshold", type=float, default=1e-2)
+    task.add_argument("--prune-threshold", type=float, default=1e-2,
+                      help="edges below this fraction of their layer's largest |phi|_1 count as dead, for --prune "
+                           "and --symbolic (they become the zero function)")
     task.add_argument("--symbolic", action="store_true",
                       help="after training (and pruning), fit every edge to a library function and print the formula")
-    task.add_argument("--alternatives", type=positive_int, default=3,
+    task.add_argument("--alternatives", type=positive_int, default=4,
                       help="candidate functions per edge that --symbolic tries, refitting the whole formula for each "
                            "(1: each edge's own best fit only)")
     task.add_argument("--digits", type=int, default=4, help="decimals of the printed formula's constants")
@@ -61,12 +63,12 @@ def interpret_run(model: torch.nn.Module, data, eq: Equation, args: argparse.Nam
     x_train = data.x_train.to(next(model.parameters()).device)
     result = {}
     if args.prune:
-        model = interpret.prune(model, x_train, args.prune_threshold)
+        model = interpret.prune(model, x_train, args.prune_threshold, relative=True)
         result["pruned_widths"] = model.pruned_widths
         result["kept_nodes"] = model.kept_nodes
         print(f"pruned widths: {model.pruned_widths}")
     if args.symbolic:
-        scores = interpret.edge_scores(model, x_train)
+        scores = interpret.relative_scores(interpret.edge_scores(model, x_train))
         symbolic = interpret.auto_symbolic(model, x_train, scores=scores, threshold=args.prune_threshold,
                                            alternatives=args.alternatives)
         if args.alternatives > 1:
