@@ -25,7 +25,7 @@ EQUATIONS = ("I.6.20a", "I.12.1", "I.12.5", "I.14.4", "I.25.13", "I.29.4", "I.39
              "I.26.2", "I.14.3", "I.12.4", "I.10.7", "I.47.23", "I.30.5", "I.27.6", "I.16.6", "I.18.4", "I.13.4")
 MODELS = ("kan", "metakan")
 HIDDEN = ("1", "2")
-OPTIONS = ("--reg", "1e-3", "--prune", "--symbolic", "--digits", "6")
+OPTIONS = ("--reg", "1e-3", "--prune", "--symbolic", "--digits", "8")
 
 
 def command(metakan: str, equation: str, model: str, hidden: str, seed: int, output: Path) -> list:

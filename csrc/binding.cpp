@@ -331,10 +331,16 @@ void run_cuda(Pass pass, const LayerParams<T, float>& p, const Tensor& x) {
   switch (pass) {
     case Pass::kForward: STD_CUDA_CHECK(cuda::forward(p, stream)); break;
     case Pass::kInput: STD_CUDA_CHECK(cuda::backward_input(p, stream)); break;
-    case Pass::kEdgeL1:
-    case Pass::kEdgeL1Input:
+    case Pass::kEdgeL1: STD_CUDA_CHECK(cuda::edge_l1(p, cuda::kEdgeForward, nullptr, stream)); break;
+    case Pass::kEdgeL1Input: STD_CUDA_CHECK(cuda::edge_l1(p, cuda::kEdgeInput, nullptr, stream)); break;
     case Pass::kEdgeL1Params:
-    case Pass::kEdgeL1Both: METAKAN_CHECK(false, "the native edge statistics run on CPU tensors only");
+    case Pass::kEdgeL1Both: {
+      if (pass == Pass::kEdgeL1Both) STD_CUDA_CHECK(cuda::edge_l1(p, cuda::kEdgeInput, nullptr, stream));
+      const Tensor workspace =
+          torch::stable::new_empty(x, {std::max<int64_t>(cuda::edge_l1_workspace_elements(p), 1)}, ScalarType::Float);
+      STD_CUDA_CHECK(cuda::edge_l1(p, cuda::kEdgeParams, static_cast<float*>(workspace.mutable_data_ptr()), stream));
+      break;
+    }
     case Pass::kParams: {
       const Tensor workspace = torch::stable::new_empty(x, {cuda::params_workspace_elements(p)}, ScalarType::Float);
       STD_CUDA_CHECK(cuda::backward_params(p, static_cast<float*>(workspace.mutable_data_ptr()), stream));
@@ -582,6 +588,10 @@ STABLE_TORCH_LIBRARY_IMPL(metakan, CUDA, m) {
   m.impl("native_kan_bwd", TORCH_BOX(&kan_bwd<false>));
   m.impl("native_metakan_fwd", TORCH_BOX(&metakan_fwd<false>));
   m.impl("native_metakan_bwd", TORCH_BOX(&metakan_bwd<false>));
+  m.impl("native_kan_edge_l1_fwd", TORCH_BOX(&kan_fwd<true>));
+  m.impl("native_kan_edge_l1_bwd", TORCH_BOX(&kan_bwd<true>));
+  m.impl("native_metakan_edge_l1_fwd", TORCH_BOX(&metakan_fwd<true>));
+  m.impl("native_metakan_edge_l1_bwd", TORCH_BOX(&metakan_bwd<true>));
 }
 #endif
 

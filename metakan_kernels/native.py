@@ -26,8 +26,6 @@ except ImportError as err:
 OPS = fused.FusedOps.of("native")
 fused.register_fakes(OPS)
 fused.register_autograd(OPS)
-# The edge statistics have CPU kernels only: on CUDA tensors they run through the reference.
-CUDA_OPS = fused.FusedOps.of("native", schema.LAYER_OPS)
 
 # The limits come from the extension (csrc/metakan/limits.h). Index arithmetic is 64-bit throughout;
 # d and H are plain ints in the C++ kernels.
@@ -42,7 +40,7 @@ CPU_BACKEND = fused.FusedBackend(
 )
 
 CUDA_BACKEND = fused.FusedBackend(
-    "cuda", CUDA_OPS, ("cuda",),
+    "cuda", OPS, ("cuda",),
     fused.FusedLimits(
         dtypes=(torch.float32, torch.float16, torch.bfloat16), min_spline_order=_C.min_spline_order,
         max_num_bases=_C.max_num_bases, max_embedding_dim=_C.max_cuda_embedding_dim,

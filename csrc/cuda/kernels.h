@@ -29,6 +29,17 @@ cudaError_t backward_params(const LayerParams<T, float>& p, float* workspace, cu
 template <typename T>
 int64_t params_workspace_elements(const LayerParams<T, float>& p);
 
+// The edge statistics' passes: stat (edge_l1) from x; dx, or the parameter gradients, from dedge_l1.
+enum EdgePass { kEdgeForward = 0, kEdgeInput = 1, kEdgeParams = 2 };
+
+// One pass of the edge statistics; the parameter pass of a MetaKAN layer needs
+// edge_l1_workspace_elements(p) floats of workspace for the per-block partial sums.
+template <typename T>
+cudaError_t edge_l1(const LayerParams<T, float>& p, int pass, float* workspace, cudaStream_t stream);
+
+template <typename T>
+int64_t edge_l1_workspace_elements(const LayerParams<T, float>& p);
+
 // Thread blocks of the largest launch; must stay below 2^31.
 template <typename T>
 int64_t max_blocks(const LayerParams<T, float>& p);
