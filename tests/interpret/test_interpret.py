@@ -166,3 +166,19 @@ def test_formula_evaluates_to_the_symbolic_network():
     (formula,) = interpret.symbolic_formula(symbolic, ["u", "v"], digits=None, simplify=False)
     values = numpy_function(formula, ["u", "v"])(x[:, 0].double().numpy(), x[:, 1].double().numpy())
     torch.testing.assert_close(torch.as_tensor(values), symbolic(x).squeeze(-1).detach())
+
+
+def test_tidy_snaps_before_rounding_so_exact_fits_read_exactly():
+    import sympy
+
+    omega, c, v, p, t = sympy.symbols("omega c V pF theta")
+    f = sympy.Float
+    # omega/c as a refit leaves it: rounding each constant first gives 1.0001*omega/c
+    fitted = f(0.222972514314639) * (f(20.8802634381755) * omega - f(8.7e-9)) ** f(0.999999997) / (
+        (f(4.65572481469717) * c - f(3.5e-9)) ** f(0.999999998)) - f(1.09e-11)
+    assert interpret.tidy(fitted, 4) == omega / c
+    assert interpret.tidy(f(1.49999999) * v * p ** f(1.00000001), 8) == sympy.Rational(3, 2) * v * p
+    # an irrational constant keeps its digits; a half-exponent within 1e-6 becomes 1/2
+    gauss = interpret.tidy(f(0.398942280401) * sympy.exp(f(-0.49999999) * t**2), 8)
+    assert gauss == f(0.39894228) * sympy.exp(-t**2 / 2)
+    assert interpret.tidy(f(0.3012) * t, 4) == f(0.3012) * t  # nothing near a simple fraction: kept

@@ -247,21 +247,35 @@ def round_constants(expr, digits: int):
     return expr.xreplace({f: rounded(float(f)) for f in expr.atoms(sympy.Float)})
 
 
-def _snap(expr, tolerance: float):
-    """``expr`` with every constant within ``tolerance`` of a whole number made that exact integer."""
-    near = {f: sympy.Integer(round(float(f))) for f in expr.atoms(sympy.Float)
-            if abs(float(f) - round(float(f))) <= tolerance}
-    return expr.xreplace(near)
+# tidy: a constant within SNAP (relative, at least absolute) of a fraction n/q with q <= SNAP_DENOMINATOR
+# becomes that fraction.
+SNAP = 1e-6
+SNAP_DENOMINATOR = 12
+
+
+def _snap(expr, tolerance: float = SNAP):
+    """``expr`` with every constant within ``tolerance`` of a simple fraction n/q (q <= SNAP_DENOMINATOR,
+    the smallest q that fits) made that exact rational: an exponent 0.999999997 becomes 1, an offset
+    1e-9 becomes 0, a coefficient 0.49999999 becomes 1/2."""
+    def simple(value: float):
+        for q in range(1, SNAP_DENOMINATOR + 1):
+            n = round(value * q)
+            if abs(value - n / q) <= tolerance * max(1.0, abs(value)):
+                return sympy.Rational(n, q)
+        return None
+
+    found = {f: simple(float(f)) for f in expr.atoms(sympy.Float)}
+    return expr.xreplace({f: r for f, r in found.items() if r is not None})
 
 
 def tidy(expr, digits: int):
     """``expr`` simplified with its constants rounded to ``digits`` decimals, in the order that keeps a
-    formula exact when its constants are exact up to the fit: constants within 10^-(digits + 2) of a
-    whole number (an exponent 0.999999997, an offset 1e-9) become integers first, then sympy
-    simplifies at full precision, which folds the remaining constants together (0.223 * 20.88 / 4.656
-    into 1.0000), and only that result is rounded (rounding first would compound the errors)."""
-    expr = sympy.simplify(sympy.expand(_snap(expr, 10.0 ** -(digits + 2))))
-    return sympy.simplify(round_constants(sympy.expand(expr), digits))
+    formula exact when its constants are exact up to the fit: constants within SNAP of a simple
+    fraction become that fraction (:func:`_snap`), sympy simplifies at full precision, which folds the
+    remaining constants together (0.223 * 20.88 / 4.656 into 1.0000000), and only that result is
+    snapped again, rounded and simplified (rounding first would compound the errors)."""
+    expr = sympy.simplify(sympy.expand(_snap(expr)))
+    return sympy.simplify(_snap(round_constants(sympy.expand(_snap(expr)), digits)))
 
 
 def symbolic_formula(symbolic: SymbolicKAN, names: Optional[Sequence[str]] = None, digits: Optional[int] = 4,
