@@ -182,3 +182,14 @@ def test_tidy_snaps_before_rounding_so_exact_fits_read_exactly():
     gauss = interpret.tidy(f(0.398942280401) * sympy.exp(f(-0.49999999) * t**2), 8)
     assert gauss == f(0.39894228) * sympy.exp(-t**2 / 2)
     assert interpret.tidy(f(0.3012) * t, 4) == f(0.3012) * t  # nothing near a simple fraction: kept
+
+
+def test_symbolic_network_rebuilds_from_its_edges():
+    torch.manual_seed(0)
+    model = metakan.KAN([2, 2, 1])
+    x = torch.rand(64, 2) * 2 - 1
+    symbolic = interpret.auto_symbolic(model, x, alternatives=1)
+    rebuilt = interpret.symbolic_from_edges(symbolic.edges(), [2, 2, 1])
+    torch.testing.assert_close(rebuilt(x), symbolic(x))
+    with pytest.raises(ValueError, match="do not describe a network of widths"):
+        interpret.symbolic_from_edges(symbolic.edges()[:-1], [2, 2, 1])

@@ -27,12 +27,14 @@ LIBRARY: Dict[str, SymbolicFunction] = {
     "x^4": SymbolicFunction(lambda u: u**4, lambda u: u**4, 3),
     "1/x": SymbolicFunction(lambda u: 1 / u, lambda u: 1 / u, 2),
     "1/x^2": SymbolicFunction(lambda u: u**-2, lambda u: u**-2, 2),
-    # The torch forms of the functions defined for u > 0 take |u|, as pykan's do: a fit or refit step
-    # that crosses 0 stays finite, and the formula (in u) is the same where the data keep u > 0.
-    "sqrt": SymbolicFunction(lambda u: torch.sqrt(u.abs()), sympy.sqrt, 2),
-    "1/sqrt": SymbolicFunction(lambda u: torch.rsqrt(u.abs()), lambda u: 1 / sympy.sqrt(u), 3),
+    # The functions defined for u > 0 take |u|, as pykan's do: a fit or refit step that crosses 0 stays
+    # finite. The sympy forms take |u| too, so that a refit that ends with u < 0 on the data still reads
+    # right (log|-19.4 P| is log P + const; log(-19.4 P) would flip the formula's sign); sympy drops the
+    # |.| of variables declared non-negative.
+    "sqrt": SymbolicFunction(lambda u: torch.sqrt(u.abs()), lambda u: sympy.sqrt(sympy.Abs(u)), 2),
+    "1/sqrt": SymbolicFunction(lambda u: torch.rsqrt(u.abs()), lambda u: 1 / sympy.sqrt(sympy.Abs(u)), 3),
     "exp": SymbolicFunction(torch.exp, sympy.exp, 2),
-    "log": SymbolicFunction(lambda u: torch.log(u.abs()), sympy.log, 2),
+    "log": SymbolicFunction(lambda u: torch.log(u.abs()), lambda u: sympy.log(sympy.Abs(u)), 2),
     "sin": SymbolicFunction(torch.sin, sympy.sin, 2),
     "tanh": SymbolicFunction(torch.tanh, sympy.tanh, 3),
     "abs": SymbolicFunction(torch.abs, sympy.Abs, 3),

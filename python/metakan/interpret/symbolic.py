@@ -182,6 +182,17 @@ class SymbolicKAN(torch.nn.Module):
         return best
 
 
+def symbolic_from_edges(edges: Sequence[dict], widths: Sequence[int]) -> SymbolicKAN:
+    """The :class:`SymbolicKAN` that :meth:`SymbolicKAN.edges` described, for a network of ``widths``
+    (e.g. a results JSON's ``edges`` and ``pruned_widths``), with the same functions and constants."""
+    fits = {(e["layer"], e["output"], e["input"]): EdgeFit(e["function"], *e["constants"], e["r2"]) for e in edges}
+    if len(fits) != sum(a * b for a, b in zip(widths, widths[1:])) or any(
+            e["function"] not in LIBRARY for e in edges):
+        raise ValueError(f"{len(edges)} edges do not describe a network of widths {list(widths)} and known functions")
+    return SymbolicKAN([SymbolicLayer([[fits[(l, o, i)] for i in range(widths[l])] for o in range(widths[l + 1])])
+                        for l in range(len(widths) - 1)])
+
+
 def _fit_points(inputs: torch.Tensor) -> torch.Tensor:
     """FIT_POINTS quantiles of every feature's samples: (P, I), so that fits weigh where the data is."""
     q = torch.linspace(0, 1, FIT_POINTS, dtype=inputs.dtype, device=inputs.device)

@@ -51,10 +51,41 @@ def regularized_losses(losses, args: argparse.Namespace):
 
 def in_variables(output, eq: Equation, y_mean: float, y_std: float):
     """The network's formula in the equation's variables: inputs were mapped from their ranges to
-    [-1, 1] and the target standardised, so both maps are composed around the network's output."""
-    scaled = {sympy.Symbol(f"_s{i}"): 2 * (sympy.Symbol(name) - lo) / (hi - lo) - 1
-              for i, (name, (lo, hi)) in enumerate(zip(eq.names, eq.ranges))}
+    [-1, 1] and the target standardised, so both maps are composed around the network's output. A
+    variable whose range is non-negative is a non-negative symbol (so that |P| simplifies to P); see
+    :func:`plain_symbols`."""
+    variables = [sympy.Symbol(name, nonnegative=True) if lo >= 0 else sympy.Symbol(name)
+                 for name, (lo, _) in zip(eq.names, eq.ranges)]
+    scaled = {sympy.Symbol(f"_s{i}"): 2 * (v - lo) / (hi - lo) - 1
+              for i, (v, (lo, hi)) in enumerate(zip(variables, eq.ranges))}
     return sympy.Float(y_mean) + sympy.Float(y_std) * output.xreplace(scaled)
+
+
+def plain_symbols(expr):
+    """``expr`` with every symbol made a plain one (no assumptions), as the equation's own are."""
+    return expr.xreplace({s: sympy.Symbol(s.name) for s in expr.free_symbols})
+
+
+def read_formula(symbolic: interpret.SymbolicKAN, eq: Equation, data, digits: int) -> dict:
+    """The formula of ``symbolic`` (fitted on ``data``, see :func:`metakan.tasks.symbolic.sample`) in the
+    equation's variables, tidied to ``digits`` decimals, with its test RMSE and that of the formula at
+    full precision, the target's standard deviation and whether it equals the truth."""
+    internal = [f"_s{i}" for i in range(eq.num_vars)]
+    (exact,) = interpret.symbolic_formula(symbolic, internal, digits=None, simplify=False)
+    full = in_variables(exact, eq, data.y_mean, data.y_std)
+    formula = plain_symbols(interpret.tidy(full, digits))
+    full = plain_symbols(full)
+    lo, hi = np.array(eq.ranges, dtype=np.float64).T
+    x_test = lo + (hi - lo) * (data.x_test.double().numpy() + 1) / 2
+    target = eq.function()(x_test)
+
+    def rmse(expr) -> float:
+        with np.errstate(all="ignore"):
+            values = numpy_function(expr, eq.names)(*(x_test[:, i] for i in range(eq.num_vars)))
+        return float(np.sqrt(np.mean((np.broadcast_to(values, target.shape) - target) ** 2)))
+
+    return {"formula": str(formula), "formula_test_rmse": rmse(formula), "full_precision_test_rmse": rmse(full),
+            "target_std": float(np.std(target)), "formula_equals_truth": sympy.simplify(formula - eq.sympy()) == 0}
 
 
 def interpret_run(model: torch.nn.Module, data, eq: Equation, args: argparse.Namespace) -> dict:
@@ -78,25 +109,8 @@ def interpret_run(model: torch.nn.Module, data, eq: Equation, args: argparse.Nam
         for edge in edges:
             print(f"  layer {edge['layer']} edge ({edge['output']}, {edge['input']}): {edge['function']:8} "
                   f"R^2 = {edge['r2']:.6f}")
-        internal = [f"_s{i}" for i in range(eq.num_vars)]
-        (exact,) = interpret.symbolic_formula(symbolic, internal, digits=None, simplify=False)
-        full = in_variables(exact, eq, data.y_mean, data.y_std)
-        formula = interpret.tidy(full, args.digits)
-        truth = eq.function()
-        lo, hi = np.array(eq.ranges, dtype=np.float64).T
-        x_test = lo + (hi - lo) * (data.x_test.double().numpy() + 1) / 2
-        target = truth(x_test)
-
-        def rmse(expr) -> float:
-            with np.errstate(all="ignore"):
-                values = numpy_function(expr, eq.names)(*(x_test[:, i] for i in range(eq.num_vars)))
-            return float(np.sqrt(np.mean((np.broadcast_to(values, target.shape) - target) ** 2)))
-
-        result.update({
-            "edges": edges, "refit_mse": mse, "formula": str(formula), "formula_test_rmse": rmse(formula),
-            "full_precision_test_rmse": rmse(full), "target_std": float(np.std(target)),
-            "formula_equals_truth": sympy.simplify(formula - eq.sympy()) == 0,
-        })
+        result.update({"edges": edges, "refit_mse": mse, **read_formula(symbolic, eq, data, args.digits)})
+        formula = result["formula"]
         print(f"formula: {formula}")
         print(f"formula test RMSE: {result['formula_test_rmse']:.3e} (constants rounded to {args.digits} decimals), "
               f"{result['full_precision_test_rmse']:.3e} (full precision); target std {result['target_std']:.3e}")
