@@ -88,18 +88,20 @@ def _meta(*shape, dtype):
 SIZES = (64, 48, 40)
 
 
-def setting_launches(s: Setting, dtype_name: str, sizes=SIZES) -> Dict[str, launch.Launch]:
-    """The launches of one forward and backward of both ops at this setting and sizes (B, I, O)."""
+def setting_launches(s: Setting, dtype_name: str, sizes=SIZES,
+                     edge_statistics: bool = False) -> Dict[str, launch.Launch]:
+    """The launches of one forward and backward of both layer ops at this setting and sizes (B, I, O),
+    with ``edge_statistics`` also those of the edge statistics' forward and backward passes."""
     dtype, matmul_precision = DTYPES[dtype_name]
     saved = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(matmul_precision)
     try:
-        return _launches(s, dtype, sizes)
+        return _launches(s, dtype, sizes, edge_statistics)
     finally:
         torch.set_float32_matmul_precision(saved)
 
 
-def _launches(s: Setting, dtype: torch.dtype, sizes) -> Dict[str, launch.Launch]:
+def _launches(s: Setting, dtype: torch.dtype, sizes, edge_statistics: bool) -> Dict[str, launch.Launch]:
     b, i, o = sizes
     k = s.grid_size + s.spline_order
     knots_dtype = torch.float64 if dtype == torch.float64 else torch.float32
@@ -122,13 +124,14 @@ def _launches(s: Setting, dtype: torch.dtype, sizes) -> Dict[str, launch.Launch]
         "metakan_bwd_dx": launch.dx_launches(dy, x, x, spline, meta),
         "metakan_bwd_params": launch.metakan_params_launches(dy, x, z, w1, b1, w2, z, partials, spline,
                                                              ACTIVATION_CODES[s.activation], False),
-        "kan_edge_l1": launch.edge_l1_launches(x, stat, spline, kan),
-        "metakan_edge_l1": launch.edge_l1_launches(x, stat, spline, meta),
     }
-    grads = launch.EdgeGrads(x, coef, coef, z, partials)
-    for op, weights in (("kan", kan), ("metakan", meta)):
-        found[f"{op}_edge_l1_bwd_dx"] = launch.edge_l1_launches(x, None, spline, weights, stat, grads, True, False)
-        found[f"{op}_edge_l1_bwd_params"] = launch.edge_l1_launches(x, None, spline, weights, stat, grads, False, True)
+    if edge_statistics:
+        grads = launch.EdgeGrads(x, coef, coef, z, partials)
+        for op, weights in (("kan", kan), ("metakan", meta)):
+            found[f"{op}_edge_l1"] = launch.edge_l1_launches(x, stat, spline, weights)
+            found[f"{op}_edge_l1_bwd_dx"] = launch.edge_l1_launches(x, None, spline, weights, stat, grads, True, False)
+            found[f"{op}_edge_l1_bwd_params"] = launch.edge_l1_launches(x, None, spline, weights, stat, grads, False,
+                                                                        True)
     return {name: launches[0] for name, launches in found.items()}
 
 
@@ -145,7 +148,7 @@ def _arg_type(value) -> str:
     return "fp32"
 
 
-def jobs(archs=ARCHS, settings=SETTINGS, dtypes=None, sizes=None) -> List[Job]:
+def jobs(archs=ARCHS, settings=SETTINGS, dtypes=None, sizes=None, edge_statistics: bool = True) -> List[Job]:
     """Every (setting, dtype, kernel, config, arch) to compile; ``dtypes`` narrows each setting's.
     With ``sizes`` (B, I, O) the integer arguments are specialized as a launch at those sizes would
     be (Triton marks integers divisible by 16), so that the code is the code that runs there."""
@@ -154,7 +157,7 @@ def jobs(archs=ARCHS, settings=SETTINGS, dtypes=None, sizes=None) -> List[Job]:
         for dtype_name in s.dtypes:
             if dtypes is not None and dtype_name not in dtypes:
                 continue
-            for kernel_name, rec in setting_launches(s, dtype_name, sizes or SIZES).items():
+            for kernel_name, rec in setting_launches(s, dtype_name, sizes or SIZES, edge_statistics).items():
                 fn = rec.kernel.fn  # the autotuner's JITFunction
                 for config in rec.kernel.configs:
                     args = {**rec.args, **config.kwargs}

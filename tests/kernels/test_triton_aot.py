@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-KERNELS = ("kan_fwd", "kan_bwd_dx", "kan_bwd_params", "metakan_fwd", "metakan_bwd_dx", "metakan_bwd_params")
+KERNELS = ("kan_fwd", "kan_bwd_dx", "kan_bwd_params", "metakan_fwd", "metakan_bwd_dx", "metakan_bwd_params",
+           *(f"{op}_edge_l1{p}" for op in ("kan", "metakan") for p in ("", "_bwd_dx", "_bwd_params")))
 DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp64")
 
 

@@ -38,8 +38,9 @@ def jobs(layer: Layer, archs: Tuple[int, ...], dtypes: Tuple[str, ...] = DTYPES,
     ``kernels`` narrows them to these names, ``max_configs`` to the first configurations of each."""
     from metakan_kernels.triton import aot
 
+    # the layer's own passes (the edge statistics are not part of a training step)
     found = aot.jobs(archs, (layer.aot_setting(),), dtypes=dtypes, sizes=(layer.batch, layer.in_features,
-                                                                          layer.out_features))
+                                                                          layer.out_features), edge_statistics=False)
     kept, seen = [], Counter()
     for j in found:
         key = (j.kernel, j.dtype, j.arch)
