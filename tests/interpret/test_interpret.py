@@ -1,6 +1,10 @@
 """metakan.interpret: edge importances against the materialized edge values, pruning, symbolic recovery."""
 
+import copy
+
+import numpy as np
 import pytest
+import sympy
 import torch
 
 import metakan
@@ -178,9 +182,12 @@ def test_tidy_snaps_before_rounding_so_exact_fits_read_exactly():
         (f(4.65572481469717) * c - f(3.5e-9)) ** f(0.999999998)) - f(1.09e-11)
     assert interpret.tidy(fitted, 4) == omega / c
     assert interpret.tidy(f(1.49999999) * v * p ** f(1.00000001), 8) == sympy.Rational(3, 2) * v * p
-    # an irrational constant keeps its digits; a half-exponent within 1e-6 becomes 1/2
+    # a half-exponent within 1e-6 becomes 1/2; 1/sqrt(2 pi) and 1/(4 pi) to 1e-6 become themselves
     gauss = interpret.tidy(f(0.398942280401) * sympy.exp(f(-0.49999999) * t**2), 8)
-    assert gauss == f(0.39894228) * sympy.exp(-t**2 / 2)
+    assert sympy.simplify(gauss - sympy.exp(-t**2 / 2) / sympy.sqrt(2 * sympy.pi)) == 0
+    assert interpret.tidy(f(0.0795774718) * v / t**2, 8) == v / (4 * sympy.pi * t**2)
+    # a constant near no simple number keeps its digits
+    assert interpret.tidy(f(0.412345671234) * sympy.exp(-t**2 / 2), 8) == f(0.41234567) * sympy.exp(-t**2 / 2)
     assert interpret.tidy(f(0.3012) * t, 4) == f(0.3012) * t  # nothing near a simple fraction: kept
 
 
@@ -193,3 +200,70 @@ def test_symbolic_network_rebuilds_from_its_edges():
     torch.testing.assert_close(rebuilt(x), symbolic(x))
     with pytest.raises(ValueError, match="do not describe a network of widths"):
         interpret.symbolic_from_edges(symbolic.edges()[:-1], [2, 2, 1])
+
+
+def _power_law():
+    """sqrt(g p / r) on g, p, r in [0.2, 1] as exp(sum c_i log|a_i x_i + b_i|): a [3, 1, 1] formula of the
+    right form, its constants perturbed as a trained network's fit leaves them."""
+    from metakan.interpret.fit import EdgeFit
+    from metakan.interpret.symbolic import SymbolicLayer
+
+    torch.manual_seed(0)
+    x = torch.rand(500, 3, dtype=torch.float64) * 0.8 + 0.2
+    y = torch.sqrt(x[:, 0] * x[:, 1] / x[:, 2]).unsqueeze(1)
+    inner = [[EdgeFit("log", 1.03, 0.011, 0.52, 0.01, 1.0), EdgeFit("log", 0.97, -0.008, 0.49, -0.02, 1.0),
+              EdgeFit("log", 1.02, 0.005, -0.51, 0.0, 1.0)]]
+    outer = [[EdgeFit("exp", 0.98, 0.02, 1.01, 0.003, 1.0)]]
+    return interpret.SymbolicKAN([SymbolicLayer(inner), SymbolicLayer(outer)]), x, y
+
+
+def test_polish_converges_to_the_exact_constants_of_a_formula_of_the_right_form():
+    symbolic, x, y = _power_law()
+    start = float((symbolic(x) - y).pow(2).mean().detach())
+    lbfgs = copy.deepcopy(symbolic)
+    lbfgs_only = lbfgs.refit(x, y, steps=20, polish=0)
+    polished = symbolic.refit(x, y, steps=20)
+    assert polished <= lbfgs_only and polished <= start
+    assert polished < 1e-24 * float(y.pow(2).mean())  # to float64 rounding: sqrt(g p / r) exactly
+    torch.testing.assert_close(symbolic(x), y, rtol=1e-11, atol=0)
+    (formula,) = interpret.symbolic_formula(symbolic, ["g", "p", "r"], digits=8)
+    g, p, r = sympy.symbols("g p r", positive=True)
+    assert sympy.simplify(formula.xreplace({sympy.Symbol(n): s for n, s in zip("gpr", (g, p, r))})
+                          - sympy.sqrt(g * p / r)) == 0
+
+
+def test_polish_never_raises_the_error_and_leaves_large_networks_alone(monkeypatch):
+    from metakan.interpret import symbolic as symbolic_module
+    from metakan.interpret.fit import EdgeFit
+
+    symbolic, x, y = _power_law()
+    wrong = copy.deepcopy(symbolic)
+    wrong.layers[1].set_edge(0, 0, EdgeFit("sin", 1.0, 0.0, 1.0, 0.0, 1.0))  # no constants make this exact
+    before = float((wrong(x) - y).pow(2).mean().detach())
+    assert wrong.polish(x, y, 30) <= before
+    monkeypatch.setattr(symbolic_module, "POLISH_MAX_CONSTANTS", 8)
+    state = {k: v.clone() for k, v in symbolic.state_dict().items()}
+    assert symbolic.polish(x, y) == pytest.approx(float((symbolic(x) - y).pow(2).mean().detach()))
+    assert all(torch.equal(v, symbolic.state_dict()[k]) for k, v in state.items())
+
+
+def test_formula_is_read_on_the_equations_domain():
+    """|u| whose u keeps one sign on the domain is read without the bars, positive variables are positive
+    symbols, and equality with the truth is judged on the domain."""
+    from metakan.tasks.feynman import FEYNMAN
+    from metakan.tasks.formula import domain_symbols, without_abs
+
+    nn, mu = sympy.symbols("Nn mu")
+    f = sympy.Float
+    # a MetaKAN's Nn*mu: two |.| of affine products that are negative all over [-1, 1]^2
+    read = f(-0.0285078) * sympy.Abs(f(11.267074) * nn * mu + f(43.146287) * nn - f(37.966282) * mu - f(145.388598)) \
+        + sympy.Abs(nn + 2) + sympy.Abs(nn * mu)
+    points = np.random.default_rng(0).uniform(-1, 1, (200, 2))
+    out = without_abs(read, ["Nn", "mu"], points)
+    assert sympy.Abs(nn * mu) in out.atoms(sympy.Abs)  # changes sign: kept
+    assert sympy.Abs(nn + 2) not in out.atoms(sympy.Abs) and len(out.atoms(sympy.Abs)) == 1
+    assert sympy.expand(out - sympy.Abs(nn * mu)) == sympy.expand(
+        f(0.0285078) * (f(11.267074) * nn * mu + f(43.146287) * nn - f(37.966282) * mu - f(145.388598)) + nn + 2)
+    eq = FEYNMAN["I.47.23"]
+    assert all(s.is_positive for s in domain_symbols(eq))
+    assert [s.is_nonnegative for s in domain_symbols(FEYNMAN["I.14.3"])] == [True, True, None]

@@ -9,6 +9,7 @@ from typing import List, Optional, Sequence
 
 import sympy
 import torch
+from torch.func import functional_call, jacfwd
 
 from .edges import layer_inputs, network_layers
 from .fit import EdgeFit, ranked_fits
@@ -25,6 +26,15 @@ COMPLEX_GAIN = 0.1
 EXACT = 1e-12
 # Up to this many combinations of the edges' candidates, search tries them all.
 EXHAUSTIVE = 81
+# SymbolicKAN.refit's Levenberg-Marquardt polish: at most this many iterations (SEARCH_POLISH for each
+# trial of SymbolicKAN.search: near a formula of the right form it converges in a few), for networks of at most
+# this many constants (its normal equations are a square matrix of that size); the rows of the
+# Jacobian formed at once (its memory); the damping it starts with and the one at which it gives up.
+POLISH_ITERATIONS = 100
+SEARCH_POLISH = 20
+POLISH_MAX_CONSTANTS = 2048
+POLISH_ROWS = 1 << 22
+DAMPING_START, DAMPING_MAX = 1e-3, 1e10
 
 
 class SymbolicLayer(torch.nn.Module):
@@ -108,11 +118,11 @@ class SymbolicKAN(torch.nn.Module):
             for i in range(layer.in_features)
         ]
 
-    def refit(self, x: torch.Tensor, y: torch.Tensor, steps: int = 50) -> float:
-        """Train every edge's a, b, c, d on (x (N, in), y (N, out)) by LBFGS in float64, as pykan does
-        after snapping, so that a formula of the right form gets exact constants. Keeps the best state
-        seen (a step can leave a function's domain); returns its mean squared error (inf where none
-        is finite)."""
+    def refit(self, x: torch.Tensor, y: torch.Tensor, steps: int = 50, polish: int = POLISH_ITERATIONS) -> float:
+        """Train every edge's a, b, c, d on (x (N, in), y (N, out)) in float64, as pykan does after
+        snapping, so that a formula of the right form gets exact constants: ``steps`` LBFGS steps, then
+        up to ``polish`` Levenberg-Marquardt iterations (:meth:`polish`). Keeps the best state seen (a step
+        can leave a function's domain); returns its mean squared error (inf where none is finite)."""
         x, y = x.double(), y.double().reshape(len(x), -1)
         optimizer = torch.optim.LBFGS(self.parameters(), lr=1.0, max_iter=20, history_size=20,
                                       line_search_fn="strong_wolfe", tolerance_grad=1e-32, tolerance_change=1e-32)
@@ -133,7 +143,66 @@ class SymbolicKAN(torch.nn.Module):
             if loss < best:
                 best, state = loss, {k: v.clone() for k, v in self.state_dict().items()}
         self.load_state_dict(state)
+        if polish and math.isfinite(best):
+            best = self.polish(x, y, polish)
         return best if math.isfinite(best) else float("inf")
+
+    @torch.no_grad()
+    def polish(self, x: torch.Tensor, y: torch.Tensor, iterations: int = POLISH_ITERATIONS) -> float:
+        """Levenberg-Marquardt (Marquardt's diagonal scaling) on every constant from the current state,
+        on (x (N, in), y (N, out)) in float64; returns the mean squared error it ends at, never above
+        the one it started from. LBFGS creeps along the flat valleys that the constants' trade-offs
+        make (c · f(a · x + b) + d can scale and shift through its neighbours), and stops at a relative
+        error of about 1e-7 from a formula of exactly the right form; these Gauss-Newton steps converge
+        to its exact constants (to float64 rounding of the data). A network of more than
+        POLISH_MAX_CONSTANTS constants is left as it is."""
+        x, y = x.double(), y.double().reshape(len(x), -1)
+        params = dict(self.named_parameters())
+        sizes = [p.numel() for p in params.values()]
+        if sum(sizes) > POLISH_MAX_CONSTANTS or not len(x):
+            return float((self(x) - y).pow(2).mean())
+
+        def residuals(flat, rows, targets):
+            values = dict(zip(params, (v.view_as(p) for v, p in zip(torch.split(flat, sizes), params.values()))))
+            return (functional_call(self, values, (rows,)) - targets).reshape(-1)
+
+        chunk = max(1, POLISH_ROWS // (sum(sizes) * y.shape[1]))
+
+        def normal_equations(flat):
+            """J^T J and J^T r over the rows, a chunk of rows at a time (J is N·out x constants)."""
+            jtj = torch.zeros(len(flat), len(flat), dtype=torch.float64)
+            jtr = torch.zeros(len(flat), dtype=torch.float64)
+            for start in range(0, len(x), chunk):
+                rows, targets = x[start:start + chunk], y[start:start + chunk]
+                jac = jacfwd(residuals)(flat, rows, targets)  # forward mode: constants are far fewer than rows
+                jtj += jac.T @ jac
+                jtr += jac.T @ residuals(flat, rows, targets)
+            return jtj, jtr
+
+        flat = torch.cat([p.detach().reshape(-1) for p in params.values()])
+        loss = float(residuals(flat, x, y).pow(2).mean())
+        damping = DAMPING_START
+        for _ in range(iterations if math.isfinite(loss) else 0):
+            jtj, jtr = normal_equations(flat)
+            if not (torch.isfinite(jtj).all() and torch.isfinite(jtr).all()):
+                break
+            scale = torch.diagonal(jtj) + 1e-12 * float(torch.diagonal(jtj).max()) + 1e-300
+            while damping <= DAMPING_MAX:
+                step = torch.linalg.lstsq(jtj + damping * torch.diag(scale), -jtr.unsqueeze(1)).solution.squeeze(1)
+                trial = flat + step
+                trial_loss = float(residuals(trial, x, y).pow(2).mean())
+                if math.isfinite(trial_loss) and trial_loss < loss:
+                    break
+                damping *= 4
+            else:
+                break  # no step lowers the error: at a minimum to rounding
+            gain = (loss - trial_loss) / loss
+            flat, loss, damping = trial, trial_loss, max(damping / 3, 1e-12)
+            if gain < 1e-12:
+                break
+        for p, v in zip(params.values(), torch.split(flat, sizes)):
+            p.copy_(v.view_as(p))
+        return loss
 
     def search(self, x: torch.Tensor, y: torch.Tensor, steps: int = 20) -> float:
         """Refit, then try other candidate functions, refitting the whole formula for each trial, and
@@ -145,7 +214,7 @@ class SymbolicKAN(torch.nn.Module):
         to more complex functions must cut the error tenfold; the search stops once the formula is exact
         to rounding (error below EXACT times the mean y²). Changes the network in place; returns its mean
         squared error."""
-        best = self.refit(x, y, steps)
+        best = self.refit(x, y, steps, SEARCH_POLISH)
         exact = EXACT * float(y.double().pow(2).mean())
 
         def attempt(changes) -> None:
@@ -157,7 +226,7 @@ class SymbolicKAN(torch.nn.Module):
             for l, o, i, fit in changes:
                 added += LIBRARY[fit.name].complexity - LIBRARY[trial.layers[l].names[o][i]].complexity
                 trial.layers[l].set_edge(o, i, fit)
-            loss = trial.refit(x, y, steps)
+            loss = trial.refit(x, y, steps, SEARCH_POLISH)
             if loss < (SIMPLER_GAIN if added <= 0 else COMPLEX_GAIN) * best:
                 best, self.layers = loss, trial.layers
 
@@ -258,22 +327,34 @@ def round_constants(expr, digits: int):
     return expr.xreplace({f: rounded(float(f)) for f in expr.atoms(sympy.Float)})
 
 
-# tidy: a constant within SNAP (relative, at least absolute) of a fraction n/q with q <= SNAP_DENOMINATOR
-# becomes that fraction.
+# tidy: a constant within SNAP (relative, at least absolute) of a fraction n/q with q <= SNAP_DENOMINATOR,
+# or of such a fraction times one of SNAP_FACTORS (the constants physics formulas are made of: 1/(4 pi),
+# 1/sqrt(2 pi)), becomes that exact number.
 SNAP = 1e-6
 SNAP_DENOMINATOR = 12
+SNAP_FACTORS = tuple(f ** p for f in (sympy.pi, sympy.sqrt(2), sympy.sqrt(sympy.pi), sympy.sqrt(2 * sympy.pi))
+                     for p in (1, -1))
 
 
 def _snap(expr, tolerance: float = SNAP):
-    """``expr`` with every constant within ``tolerance`` of a simple fraction n/q (q <= SNAP_DENOMINATOR,
-    the smallest q that fits) made that exact rational: an exponent 0.999999997 becomes 1, an offset
-    1e-9 becomes 0, a coefficient 0.49999999 becomes 1/2."""
-    def simple(value: float):
+    """``expr`` with every constant within ``tolerance`` of a simple number made that exact number: a
+    fraction n/q (q <= SNAP_DENOMINATOR, the smallest q that fits), else such a fraction times a factor
+    of SNAP_FACTORS. An exponent 0.999999997 becomes 1, an offset 1e-9 becomes 0, a coefficient
+    0.49999999 becomes 1/2, 0.0795774718 becomes 1/(4 pi)."""
+    def fraction(value: float):
         for q in range(1, SNAP_DENOMINATOR + 1):
             n = round(value * q)
             if abs(value - n / q) <= tolerance * max(1.0, abs(value)):
                 return sympy.Rational(n, q)
         return None
+
+    def simple(value: float):
+        found = fraction(value)
+        for factor in SNAP_FACTORS if found is None and abs(value) > tolerance else ():
+            ratio = fraction(value / float(factor))
+            if ratio is not None and ratio != 0:
+                return ratio * factor
+        return found
 
     found = {f: simple(float(f)) for f in expr.atoms(sympy.Float)}
     return expr.xreplace({f: r for f, r in found.items() if r is not None})

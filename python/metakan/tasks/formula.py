@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -49,16 +50,40 @@ def regularized_losses(losses, args: argparse.Namespace):
     return with_regularization
 
 
+def domain_symbols(eq: Equation) -> list:
+    """The equation's variables as sympy symbols that know their range's sign: positive where the range
+    lies above 0, non-negative where it starts at 0 (so that |P| simplifies to P and sqrt(1/rho) to
+    1/sqrt(rho)), plain otherwise."""
+    return [sympy.Symbol(name, positive=True) if lo > 0 else sympy.Symbol(name, nonnegative=True) if lo == 0
+            else sympy.Symbol(name) for name, (lo, _) in zip(eq.names, eq.ranges)]
+
+
 def in_variables(output, eq: Equation, y_mean: float, y_std: float):
-    """The network's formula in the equation's variables: inputs were mapped from their ranges to
-    [-1, 1] and the target standardised, so both maps are composed around the network's output. A
-    variable whose range is non-negative is a non-negative symbol (so that |P| simplifies to P); see
-    :func:`plain_symbols`."""
-    variables = [sympy.Symbol(name, nonnegative=True) if lo >= 0 else sympy.Symbol(name)
-                 for name, (lo, _) in zip(eq.names, eq.ranges)]
+    """The network's formula in the equation's variables (:func:`domain_symbols`): inputs were mapped
+    from their ranges to [-1, 1] and the target standardised, so both maps are composed around the
+    network's output."""
     scaled = {sympy.Symbol(f"_s{i}"): 2 * (v - lo) / (hi - lo) - 1
-              for i, (v, (lo, hi)) in enumerate(zip(variables, eq.ranges))}
+              for i, (v, (lo, hi)) in enumerate(zip(domain_symbols(eq), eq.ranges))}
     return sympy.Float(y_mean) + sympy.Float(y_std) * output.xreplace(scaled)
+
+
+def without_abs(expr, names, points: np.ndarray):
+    """``expr`` with every ``Abs(u)`` whose argument keeps one sign at all ``points`` (samples, columns
+    in the order of ``names``) replaced by u or -u, innermost first. The library's log, sqrt and 1/sqrt
+    read |u|; where u never changes sign on the equation's domain the formula is the same there without
+    it, and only then can sympy fold it: |a·(b·Nn + c)·(d·mu + e)| sums to Nn·mu once the signs are known."""
+    columns = [points[:, i] for i in range(points.shape[1])]
+    done = set()
+    while True:
+        todo = sorted((a for a in expr.atoms(sympy.Abs) if a not in done), key=sympy.count_ops)
+        if not todo:
+            return expr
+        inner = todo[0]
+        done.add(inner)
+        with np.errstate(all="ignore"):
+            values = np.broadcast_to(numpy_function(inner.args[0], names)(*columns), points.shape[:1])
+        if np.all(values > 0) or np.all(values < 0):
+            expr = expr.xreplace({inner: inner.args[0] if values[0] > 0 else -inner.args[0]})
 
 
 def plain_symbols(expr):
@@ -72,11 +97,16 @@ def read_formula(symbolic: interpret.SymbolicKAN, eq: Equation, data, digits: in
     full precision, the target's standard deviation and whether it equals the truth."""
     internal = [f"_s{i}" for i in range(eq.num_vars)]
     (exact,) = interpret.symbolic_formula(symbolic, internal, digits=None, simplify=False)
-    full = in_variables(exact, eq, data.y_mean, data.y_std)
-    formula = plain_symbols(interpret.tidy(full, digits))
-    full = plain_symbols(full)
     lo, hi = np.array(eq.ranges, dtype=np.float64).T
-    x_test = lo + (hi - lo) * (data.x_test.double().numpy() + 1) / 2
+    x_train, x_test = (lo + (hi - lo) * (x.double().numpy() + 1) / 2 for x in (data.x_train, data.x_test))
+    # the domain's corners too, where an affine argument is most likely to change sign (a few variables)
+    corners = lo + (hi - lo) * np.array(list(itertools.product((0, 1), repeat=eq.num_vars if eq.num_vars <= 10 else 0)),
+                                        dtype=np.float64).reshape(-1, eq.num_vars)
+    full = without_abs(in_variables(exact, eq, data.y_mean, data.y_std), eq.names,
+                       np.concatenate([corners, x_train, x_test]))
+    on_domain = interpret.tidy(full, digits)
+    truth = eq.sympy().xreplace({sympy.Symbol(v.name): v for v in domain_symbols(eq)})
+    formula, full = plain_symbols(on_domain), plain_symbols(full)
     target = eq.function()(x_test)
 
     def rmse(expr) -> float:
@@ -85,7 +115,7 @@ def read_formula(symbolic: interpret.SymbolicKAN, eq: Equation, data, digits: in
         return float(np.sqrt(np.mean((np.broadcast_to(values, target.shape) - target) ** 2)))
 
     return {"formula": str(formula), "formula_test_rmse": rmse(formula), "full_precision_test_rmse": rmse(full),
-            "target_std": float(np.std(target)), "formula_equals_truth": sympy.simplify(formula - eq.sympy()) == 0}
+            "target_std": float(np.std(target)), "formula_equals_truth": sympy.simplify(on_domain - truth) == 0}
 
 
 def interpret_run(model: torch.nn.Module, data, eq: Equation, args: argparse.Namespace) -> dict:
