@@ -186,7 +186,9 @@ def test_tidy_snaps_before_rounding_so_exact_fits_read_exactly():
     gauss = interpret.tidy(f(0.398942280401) * sympy.exp(f(-0.49999999) * t**2), 8)
     assert sympy.simplify(gauss - sympy.exp(-t**2 / 2) / sympy.sqrt(2 * sympy.pi)) == 0
     assert interpret.tidy(f(0.0795774718) * v / t**2, 8) == v / (4 * sympy.pi * t**2)
-    # a constant near no simple number keeps its digits
+    # a constant near no simple number keeps its digits, and so does a large one (every large number
+    # is within 1e-6 of some n/q)
+    assert interpret.tidy(f(17741328.3) * t - f(17741327.8) * v, 8) == f(17741328.3) * t - f(17741327.8) * v
     assert interpret.tidy(f(0.412345671234) * sympy.exp(-t**2 / 2), 8) == f(0.41234567) * sympy.exp(-t**2 / 2)
     assert interpret.tidy(f(0.3012) * t, 4) == f(0.3012) * t  # nothing near a simple fraction: kept
 

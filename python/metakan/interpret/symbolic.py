@@ -329,9 +329,18 @@ def round_constants(expr, digits: int):
 
 # tidy: a constant within SNAP (relative, at least absolute) of a fraction n/q with q <= SNAP_DENOMINATOR,
 # or of such a fraction times one of SNAP_FACTORS (the constants physics formulas are made of: 1/(4 pi),
-# 1/sqrt(2 pi)), becomes that exact number.
+# 1/sqrt(2 pi)) within SNAP_FACTOR_TOLERANCE, becomes that exact number; only numbers up to SNAP_LARGEST
+# in magnitude, and factors only with numerators up to SNAP_DENOMINATOR (the tolerance is relative, so
+# every large number is near some n/q: 17741328.3 must not become an integer or a multiple of pi^3 in a
+# formula whose terms cancel). A refit that ends in Levenberg-Marquardt gets an exact formula's constants
+# to about 1e-8, far inside both tolerances; a number picked at random snaps with probability ~1e-3.
 SNAP = 1e-6
+SNAP_FACTOR_TOLERANCE = 1e-7
 SNAP_DENOMINATOR = 12
+SNAP_LARGEST = 100.0
+# tidy simplifies with sympy only expressions of at most this many operations once expanded (simplify's
+# time grows steeply with size; a formula that large is not the readable one anyway).
+TIDY_MAX_OPS = 400
 SNAP_FACTORS = tuple(f ** p for f in (sympy.pi, sympy.sqrt(2), sympy.sqrt(sympy.pi), sympy.sqrt(2 * sympy.pi))
                      for p in (1, -1))
 
@@ -339,9 +348,11 @@ SNAP_FACTORS = tuple(f ** p for f in (sympy.pi, sympy.sqrt(2), sympy.sqrt(sympy.
 def _snap(expr, tolerance: float = SNAP):
     """``expr`` with every constant within ``tolerance`` of a simple number made that exact number: a
     fraction n/q (q <= SNAP_DENOMINATOR, the smallest q that fits), else such a fraction times a factor
-    of SNAP_FACTORS. An exponent 0.999999997 becomes 1, an offset 1e-9 becomes 0, a coefficient
-    0.49999999 becomes 1/2, 0.0795774718 becomes 1/(4 pi)."""
-    def fraction(value: float):
+    of SNAP_FACTORS, for numbers up to SNAP_LARGEST. An exponent 0.999999997 becomes 1, an offset 1e-9
+    becomes 0, a coefficient 0.49999999 becomes 1/2, 0.0795774718 becomes 1/(4 pi)."""
+    def fraction(value: float, tolerance: float, largest: float):
+        if abs(value) > largest:
+            return None
         for q in range(1, SNAP_DENOMINATOR + 1):
             n = round(value * q)
             if abs(value - n / q) <= tolerance * max(1.0, abs(value)):
@@ -349,9 +360,9 @@ def _snap(expr, tolerance: float = SNAP):
         return None
 
     def simple(value: float):
-        found = fraction(value)
+        found = fraction(value, tolerance, SNAP_LARGEST)
         for factor in SNAP_FACTORS if found is None and abs(value) > tolerance else ():
-            ratio = fraction(value / float(factor))
+            ratio = fraction(value / float(factor), min(tolerance, SNAP_FACTOR_TOLERANCE), SNAP_DENOMINATOR)
             if ratio is not None and ratio != 0:
                 return ratio * factor
         return found
@@ -363,11 +374,15 @@ def _snap(expr, tolerance: float = SNAP):
 def tidy(expr, digits: int):
     """``expr`` simplified with its constants rounded to ``digits`` decimals, in the order that keeps a
     formula exact when its constants are exact up to the fit: constants within SNAP of a simple
-    fraction become that fraction (:func:`_snap`), sympy simplifies at full precision, which folds the
+    number become that number (:func:`_snap`), sympy simplifies at full precision, which folds the
     remaining constants together (0.223 * 20.88 / 4.656 into 1.0000000), and only that result is
-    snapped again, rounded and simplified (rounding first would compound the errors)."""
-    expr = sympy.simplify(sympy.expand(_snap(expr)))
-    return sympy.simplify(_snap(round_constants(sympy.expand(_snap(expr)), digits)))
+    snapped again, rounded and simplified (rounding first would compound the errors). An expression of
+    more than TIDY_MAX_OPS operations once expanded is snapped and rounded but not simplified."""
+    def simplified(e):
+        return sympy.simplify(e) if sympy.count_ops(e) <= TIDY_MAX_OPS else e
+
+    expr = simplified(sympy.expand(_snap(expr)))
+    return simplified(_snap(round_constants(sympy.expand(_snap(expr)), digits)))
 
 
 def symbolic_formula(symbolic: SymbolicKAN, names: Optional[Sequence[str]] = None, digits: Optional[int] = 4,
