@@ -175,6 +175,16 @@ class KANLinear(torch.nn.Module):
             fitted = torch.where(scaler != 0, fitted / scaler, torch.zeros_like(fitted))
         self.spline_weight.copy_(fitted)
 
+    def refine(self, new_grid_size: int) -> "KANLinear":
+        """A new layer on ``new_grid_size`` intervals that computes this layer's function on the grid's
+        range: exactly (to rounding) when ``new_grid_size`` is a multiple of ``grid_size``, else the
+        least-squares spline on the new grid. Uniform knots stay uniform, per-feature knots (after
+        :meth:`update_grid`) are subdivided. The new layer's ``refine_error`` is the largest change of
+        any edge's function at the sample points. This layer is left as it is. See docs/refine.md."""
+        from .refine import refine_kan_layer
+
+        return refine_kan_layer(self, new_grid_size)
+
     def regularization_loss(self, regularize_activation: float = 1.0, regularize_entropy: float = 1.0):
         """efficient-kan's L1 + entropy regularisation of the spline weights (a scalar)."""
         l1_fake = self.spline_weight.abs().mean(-1)

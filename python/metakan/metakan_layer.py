@@ -174,6 +174,17 @@ class MetaKANLinear(torch.nn.Module):
         )
         return y
 
+    def refine(self, new_grid_size: int) -> "MetaKANLinear":
+        """A new layer on ``new_grid_size`` uniform intervals that computes this layer's function on the
+        grid's range (exactly when ``new_grid_size`` is a multiple of ``grid_size``, else in least
+        squares): the embeddings and the meta-learner's first layer as they are, the last layer's
+        spline rows times the refinement matrix. The new layer has its own refined copy of the
+        meta-learner (:meth:`MetaKAN.refine` keeps a shared one shared); ``refine_error`` as in
+        :meth:`KANLinear.refine`. This layer is left as it is. See docs/refine.md."""
+        from .refine import refine_metakan_layer
+
+        return refine_metakan_layer(self, new_grid_size)
+
     @torch.no_grad()
     def to_kan(self) -> KANLinear:
         """A :class:`KANLinear` holding the generated weights; its outputs match this layer's."""

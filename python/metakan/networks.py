@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import List, Sequence, Union
 
@@ -50,6 +51,15 @@ class KAN(torch.nn.Module):
                 layer.update_grid(x)
             x = layer(x)
         return x
+
+    def refine(self, new_grid_size: int) -> "KAN":
+        """A copy of the network with every layer refined (:meth:`KANLinear.refine`); its
+        ``refine_errors`` lists each layer's ``refine_error``. This network is left as it is."""
+        refined = copy.deepcopy(self)
+        refined.layers = torch.nn.ModuleList(layer.refine(new_grid_size) for layer in self.layers)
+        refined.grid_size = new_grid_size
+        refined.refine_errors = [layer.refine_error for layer in refined.layers]
+        return refined
 
     def regularization_loss(self, regularize_activation: float = 1.0, regularize_entropy: float = 1.0):
         return sum(layer.regularization_loss(regularize_activation, regularize_entropy) for layer in self.layers)
@@ -110,6 +120,24 @@ class MetaKAN(torch.nn.Module):
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def refine(self, new_grid_size: int) -> "MetaKAN":
+        """A copy of the network with every layer refined (:meth:`MetaKANLinear.refine`); each distinct
+        meta-learner is refined once, so layers that shared one still share it. ``refine_errors`` lists
+        each layer's ``refine_error``. This network is left as it is."""
+        from .refine import refine_meta_learner, refine_metakan_layer
+
+        learners = {}
+        for layer in self.layers:
+            if id(layer.meta_learner) not in learners and isinstance(layer.meta_learner, MetaLearner):
+                learners[id(layer.meta_learner)] = refine_meta_learner(
+                    layer.meta_learner, layer.grid_size, new_grid_size, layer.spline_order, layer.grid_range)[0]
+        refined = copy.deepcopy(self, memo={id(layer.meta_learner): learners.get(id(layer.meta_learner))
+                                            for layer in self.layers if id(layer.meta_learner) in learners})
+        refined.layers = torch.nn.ModuleList(
+            refine_metakan_layer(layer, new_grid_size, learners.get(id(layer.meta_learner))) for layer in self.layers)
+        refined.refine_errors = [layer.refine_error for layer in refined.layers]
+        return refined
 
     @torch.no_grad()
     def to_kan(self) -> KAN:
