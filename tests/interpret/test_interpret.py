@@ -269,3 +269,18 @@ def test_formula_is_read_on_the_equations_domain():
     eq = FEYNMAN["I.47.23"]
     assert all(s.is_positive for s in domain_symbols(eq))
     assert [s.is_nonnegative for s in domain_symbols(FEYNMAN["I.14.3"])] == [True, True, None]
+
+
+def test_simplification_is_bounded_in_time():
+    from metakan.interpret.symbolic import bounded_simplify
+
+    x, y = sympy.symbols("x y")
+    trig = sympy.sin(x) ** 2 + sympy.cos(x) ** 2 + sympy.exp(sympy.log(x + 1))
+    assert bounded_simplify(trig) == x + 2
+    fresh = sympy.sin(y) ** 2 + sympy.cos(y) ** 2 + sympy.exp(sympy.log(y + 1))  # not in sympy's cache
+    import signal
+
+    before = signal.getitimer(signal.ITIMER_REAL)  # pytest-timeout's, where it runs
+    assert bounded_simplify(fresh, seconds=1e-5) == fresh  # out of time: left as it was
+    after = signal.getitimer(signal.ITIMER_REAL)
+    assert (after[0] > 0) == (before[0] > 0) and after[0] <= before[0]  # a timer set before keeps its time

@@ -221,3 +221,30 @@ def test_variable_names_are_checked(capsys):
 def test_sweep_refuses_checkpoints(capsys, option):
     assert main(["sweep", "--equations", "I.6.20a", *option, *TINY]) == 2
     assert "sweep does not checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["kan", "metakan"])
+def test_grid_schedule_trains_each_size_and_refines_between(tmp_path, model):
+    out, saved = tmp_path / "r.json", tmp_path / "m.pt"
+    assert main(["train", "symbolic", "--model", model, "--grid-schedule", "3,6", "--output", str(out),
+                 "--save-model", str(saved), *TINY]) == 0
+    result = json.loads(out.read_text())
+    assert result["spec"]["grid_size"] == 6 and len(result["train_loss"]) == 4  # 2 epochs at each size
+    assert all(math.isfinite(v) for v in result["train_loss"])
+    from metakan.tasks.checkpoint import load_model
+
+    rebuilt, spec, task = load_model(saved)  # the saved spec rebuilds the refined network
+    assert task == "symbolic" and spec.grid_size == 6 and rebuilt.layers[0].grid_size == 6
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--grid-schedule", "6,3"], "must be increasing"),
+    (["--grid-schedule", "3,6", "--model", "mlp"], "refines KAN and MetaKAN networks"),
+    (["--grid-schedule", "3,6", "--checkpoint-every", "1"], "does not checkpoint"),
+])
+def test_grid_schedule_refuses_what_it_cannot_do(capsys, extra, message):
+    assert main(["train", "symbolic", *TINY, *extra]) == 2
+    assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "symbolic", *TINY, "--grid-schedule", "3,0"])
+    assert "expected positive integers" in capsys.readouterr().err

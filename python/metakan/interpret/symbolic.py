@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import signal
+import threading
+import time
 from typing import List, Optional, Sequence
 
 import sympy
@@ -338,11 +341,44 @@ SNAP = 1e-6
 SNAP_FACTOR_TOLERANCE = 1e-7
 SNAP_DENOMINATOR = 12
 SNAP_LARGEST = 100.0
-# tidy simplifies with sympy only expressions of at most this many operations once expanded (simplify's
-# time grows steeply with size; a formula that large is not the readable one anyway).
-TIDY_MAX_OPS = 400
 SNAP_FACTORS = tuple(f ** p for f in (sympy.pi, sympy.sqrt(2), sympy.sqrt(sympy.pi), sympy.sqrt(2 * sympy.pi))
                      for p in (1, -1))
+# tidy simplifies with sympy only expressions of at most this many operations once expanded (simplify's
+# time grows steeply with size; a formula that large is not the readable one anyway), and gives each
+# simplification at most SIMPLIFY_SECONDS (sympy can take minutes on a small formula of sines and
+# reciprocal squares; the formula is then left unsimplified).
+TIDY_MAX_OPS = 400
+SIMPLIFY_SECONDS = 20.0
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def bounded_simplify(expr, seconds: float = SIMPLIFY_SECONDS):
+    """``sympy.simplify(expr)``, or ``expr`` itself if that takes more than ``seconds``. The limit is a
+    SIGALRM timer, so it holds in the main thread (elsewhere simplify runs unbounded); a timer the
+    process had set keeps its time and fires as it would have."""
+    if not (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()):
+        return sympy.simplify(expr)
+
+    def out_of_time(signum, frame):
+        raise _OutOfTime
+
+    start = time.monotonic()
+    remaining, interval = signal.getitimer(signal.ITIMER_REAL)
+    previous = signal.signal(signal.SIGALRM, out_of_time)
+    try:
+        # where the process's timer comes first, stop there
+        signal.setitimer(signal.ITIMER_REAL, min(seconds, remaining) if remaining > 0 else seconds)
+        return sympy.simplify(expr)
+    except _OutOfTime:
+        return expr
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if remaining > 0:  # re-arm the process's timer with what is left of it (at once if it is due)
+            signal.setitimer(signal.ITIMER_REAL, max(remaining - (time.monotonic() - start), 1e-6), interval)
 
 
 def _snap(expr, tolerance: float = SNAP):
@@ -377,9 +413,10 @@ def tidy(expr, digits: int):
     number become that number (:func:`_snap`), sympy simplifies at full precision, which folds the
     remaining constants together (0.223 * 20.88 / 4.656 into 1.0000000), and only that result is
     snapped again, rounded and simplified (rounding first would compound the errors). An expression of
-    more than TIDY_MAX_OPS operations once expanded is snapped and rounded but not simplified."""
+    more than TIDY_MAX_OPS operations once expanded, or one sympy cannot simplify within
+    SIMPLIFY_SECONDS (:func:`bounded_simplify`), is snapped and rounded but not simplified."""
     def simplified(e):
-        return sympy.simplify(e) if sympy.count_ops(e) <= TIDY_MAX_OPS else e
+        return bounded_simplify(e) if sympy.count_ops(e) <= TIDY_MAX_OPS else e
 
     expr = simplified(sympy.expand(_snap(expr)))
     return simplified(_snap(round_constants(sympy.expand(_snap(expr)), digits)))
@@ -403,4 +440,4 @@ def symbolic_formula(symbolic: SymbolicKAN, names: Optional[Sequence[str]] = Non
         values = layer.formulas(values)
     if digits is not None:
         return [tidy(v, digits) if simplify else round_constants(sympy.expand(v), digits) for v in values]
-    return [sympy.simplify(v) for v in values] if simplify else values
+    return [bounded_simplify(v) for v in values] if simplify else values

@@ -11,6 +11,7 @@ import sympy
 import torch
 
 from .. import interpret
+from ..interpret.symbolic import bounded_simplify
 from .expression import numpy_function
 from .feynman import Equation
 from .options import positive_int
@@ -115,7 +116,7 @@ def read_formula(symbolic: interpret.SymbolicKAN, eq: Equation, data, digits: in
         return float(np.sqrt(np.mean((np.broadcast_to(values, target.shape) - target) ** 2)))
 
     return {"formula": str(formula), "formula_test_rmse": rmse(formula), "full_precision_test_rmse": rmse(full),
-            "target_std": float(np.std(target)), "formula_equals_truth": sympy.simplify(on_domain - truth) == 0}
+            "target_std": float(np.std(target)), "formula_equals_truth": bounded_simplify(on_domain - truth) == 0}
 
 
 def interpret_run(model: torch.nn.Module, data, eq: Equation, args: argparse.Namespace) -> dict:

@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser, sweep: bool = False) -> None:
         task.add_argument("--variables", default=None, help="an expression's variables in input order, e.g. 'x,y'")
     task.add_argument("--ranges", default=None, help="sampling ranges: 'lo:hi' for all, or 'x=lo:hi,y=lo:hi'")
     task.add_argument("--hidden", type=int_list, default=[5], help="hidden widths, e.g. 5 or 5,5")
+    task.add_argument("--grid-schedule", type=int_list, default=[], metavar="G1,G2,...",
+                      help="pykan's grid extension: build at grid size G1 (instead of --grid-size), train --epochs "
+                           "epochs at each size, refining the network onto the next size between them "
+                           "(the same function on the grid's range)")
     task.add_argument("--n-train", type=positive_int, default=1000)
     task.add_argument("--n-test", type=positive_int, default=1000)
     task.add_argument("--list-equations", action=_ListEquations, help="print the Feynman equations and exit")
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace, rank: int = 0, world: int = 1) -> Optional[Tas
     ranges = ", ".join(f"{n} in [{lo:g}, {hi:g}]" for n, (lo, hi) in zip(eq.names, eq.ranges))
     description = f"{eq.name}: {eq.expression}; {ranges}; {args.n_train} train / {args.n_test} test points"
     done = train_and_record("symbolic", args, spec, problem, batches_per_epoch(args.n_train, args.batch_size),
-                            train, evaluate, description, rank, world)
+                            train, evaluate, description, rank, world, args.grid_schedule)
     if done is not None and (args.prune or args.symbolic):
         done.result["interpretation"] = formula.interpret_run(done.model, data, eq, args)
     return done
