@@ -55,8 +55,7 @@ class KAN(torch.nn.Module):
     def refine(self, new_grid_size: int) -> "KAN":
         """A copy of the network with every layer refined (:meth:`KANLinear.refine`); its
         ``refine_errors`` lists each layer's ``refine_error``. This network is left as it is."""
-        refined = copy.deepcopy(self)
-        refined.layers = torch.nn.ModuleList(layer.refine(new_grid_size) for layer in self.layers)
+        refined = copy.deepcopy(self, memo={id(layer): layer.refine(new_grid_size) for layer in self.layers})
         refined.grid_size = new_grid_size
         refined.refine_errors = [layer.refine_error for layer in refined.layers]
         return refined
@@ -125,17 +124,16 @@ class MetaKAN(torch.nn.Module):
         """A copy of the network with every layer refined (:meth:`MetaKANLinear.refine`); each distinct
         meta-learner is refined once, so layers that shared one still share it. ``refine_errors`` lists
         each layer's ``refine_error``. This network is left as it is."""
-        from .refine import refine_meta_learner, refine_metakan_layer
+        from .refine import refine_meta_learner, refine_metakan_layer, uniform_refinement
 
-        learners = {}
+        learners = {}  # id of an original meta-learner -> its refined copy, made once
         for layer in self.layers:
             if id(layer.meta_learner) not in learners and isinstance(layer.meta_learner, MetaLearner):
-                learners[id(layer.meta_learner)] = refine_meta_learner(
-                    layer.meta_learner, layer.grid_size, new_grid_size, layer.spline_order, layer.grid_range)[0]
-        refined = copy.deepcopy(self, memo={id(layer.meta_learner): learners.get(id(layer.meta_learner))
-                                            for layer in self.layers if id(layer.meta_learner) in learners})
-        refined.layers = torch.nn.ModuleList(
-            refine_metakan_layer(layer, new_grid_size, learners.get(id(layer.meta_learner))) for layer in self.layers)
+                matrix = uniform_refinement(layer, new_grid_size)[0][0]
+                learners[id(layer.meta_learner)] = refine_meta_learner(layer.meta_learner, matrix)
+        refined = copy.deepcopy(self, memo={
+            id(layer): refine_metakan_layer(layer, new_grid_size, learners.get(id(layer.meta_learner)))
+            for layer in self.layers})
         refined.refine_errors = [layer.refine_error for layer in refined.layers]
         return refined
 

@@ -76,7 +76,7 @@ def refinement(old_knots: torch.Tensor, new_knots: torch.Tensor, spline_order: i
     return torch.cat(matrices), torch.cat(residuals)
 
 
-def _uniform_refinement(layer, new_grid_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def uniform_refinement(layer, new_grid_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """:func:`refinement` between the uniform grids of ``layer`` and of ``new_grid_size`` intervals (one
     feature's: all features share them), in float64."""
     old, new = (mk.uniform_knots(1, size, layer.spline_order, layer.grid_range, dtype=torch.float64)
@@ -110,44 +110,37 @@ def refine_kan_layer(layer, new_grid_size: int):
         # the ops compute uniform knots from grid_range in the input's precision: so does the matrix
         new_grid = mk.uniform_knots(layer.in_features, new_grid_size, layer.spline_order, layer.grid_range,
                                     dtype=layer.grid.dtype, device=layer.grid.device)
-        matrix, residual = _uniform_refinement(layer, new_grid_size)
+        matrix, residual = uniform_refinement(layer, new_grid_size)
     else:
         new_grid = refined_knots(layer.grid, layer.spline_order, new_grid_size)
         check_knots(new_grid)
         matrix, residual = refinement(layer.grid, new_grid, layer.spline_order)
-    refined = copy.deepcopy(layer)
     matrix = matrix.to(layer.spline_weight.device).expand(layer.in_features, -1, -1)
     weight = torch.einsum("ijm,oim->oij", matrix, layer.spline_weight.double()).to(layer.spline_weight.dtype)
+    weight = torch.nn.Parameter(weight.contiguous(), requires_grad=layer.spline_weight.requires_grad)
+    # a copy of everything but the knots and the spline weights, which are the new ones
+    refined = copy.deepcopy(layer, memo={id(layer.grid): new_grid.contiguous().clone(), id(layer.spline_weight): weight})
     refined.grid_size = new_grid_size
-    refined.grid = new_grid.contiguous().clone()
-    refined.spline_weight = torch.nn.Parameter(weight.contiguous(), requires_grad=layer.spline_weight.requires_grad)
-    refined.grid_is_uniform = layer.grid_is_uniform
     refined.refine_error = _error(residual, layer.scaled_spline_weight)
     return refined
 
 
 @torch.no_grad()
-def refine_meta_learner(learner, old_grid_size: int, new_grid_size: int, spline_order: int, grid_range):
-    """A copy of the :class:`~metakan.MetaLearner` ``learner`` whose spline outputs are those of
-    ``new_grid_size`` intervals: its last layer's spline rows (weights and biases) times the
-    refinement matrix of the uniform grids, the base weight's row as it was; and the residual bases
-    (1, n, G + k) for the error. The generated coefficients are linear in that layer, so every edge
-    of every layer it serves gets exactly the refined coefficients of its old ones."""
-    old, new = (mk.uniform_knots(1, size, spline_order, grid_range, dtype=torch.float64)
-                for size in (old_grid_size, new_grid_size))
-    matrix, residual = refinement(old, new, spline_order)
-    matrix = matrix[0].to(learner.fc2.weight.device)  # (K', K)
-    refined = copy.deepcopy(learner)
-    k_old = old_grid_size + spline_order
+def refine_meta_learner(learner, matrix: torch.Tensor):
+    """A copy of the :class:`~metakan.MetaLearner` ``learner`` whose spline outputs are refined by
+    ``matrix`` (K', K) (from :func:`uniform_refinement`): its last layer's spline rows (weights and
+    biases) times the matrix, the base weight's row as it was. The generated coefficients are linear in
+    that layer, so every edge of every layer it serves gets exactly the refined coefficients of its old ones."""
+    matrix = matrix.to(learner.fc2.weight.device)
+    k_old = matrix.shape[1]
     weight, bias = learner.fc2.weight.double(), learner.fc2.bias.double()
-    new_weight = torch.cat([matrix @ weight[:k_old], weight[k_old:]]).to(learner.fc2.weight.dtype)
-    new_bias = torch.cat([matrix @ bias[:k_old], bias[k_old:]]).to(learner.fc2.bias.dtype)
-    refined.fc2 = torch.nn.Linear(learner.fc2.in_features, new_weight.shape[0], device=new_weight.device,
-                                  dtype=new_weight.dtype)
-    refined.fc2.weight.copy_(new_weight)
-    refined.fc2.bias.copy_(new_bias)
-    refined.num_bases = new_grid_size + spline_order
-    return refined, residual
+    fc2 = torch.nn.Linear(learner.fc2.in_features, matrix.shape[0] + 1, device=weight.device,
+                          dtype=learner.fc2.weight.dtype)
+    fc2.weight.copy_(torch.cat([matrix @ weight[:k_old], weight[k_old:]]))
+    fc2.bias.copy_(torch.cat([matrix @ bias[:k_old], bias[k_old:]]))
+    refined = copy.deepcopy(learner, memo={id(learner.fc2): fc2})
+    refined.num_bases = matrix.shape[0]
+    return refined
 
 
 @torch.no_grad()
@@ -161,14 +154,11 @@ def refine_metakan_layer(layer, new_grid_size: int, meta_learner=None):
     if not isinstance(layer.meta_learner, MetaLearner):
         raise TypeError("refine needs the layer's meta-learner to be a metakan.MetaLearner (its last layer is "
                         f"what refining changes), got {type(layer.meta_learner).__name__}")
-    residual = None
+    matrix, residual = uniform_refinement(layer, new_grid_size)
     if meta_learner is None:
-        meta_learner, residual = refine_meta_learner(layer.meta_learner, layer.grid_size, new_grid_size,
-                                                     layer.spline_order, layer.grid_range)
+        meta_learner = refine_meta_learner(layer.meta_learner, matrix[0])
     # a copy of everything but the meta-learner, which is the refined one
     refined = copy.deepcopy(layer, memo={id(layer.meta_learner): meta_learner})
     refined.grid_size = new_grid_size
-    if residual is None:
-        residual = _uniform_refinement(layer, new_grid_size)[1]
     refined.refine_error = _error(residual, layer.generated_weights()[..., : layer.num_bases])
     return refined

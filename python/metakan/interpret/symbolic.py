@@ -171,15 +171,19 @@ class SymbolicKAN(torch.nn.Module):
 
         chunk = max(1, POLISH_ROWS // (sum(sizes) * y.shape[1]))
 
+        def with_residuals(flat, rows, targets):
+            r = residuals(flat, rows, targets)
+            return r, r
+
         def normal_equations(flat):
             """J^T J and J^T r over the rows, a chunk of rows at a time (J is N·out x constants)."""
-            jtj = torch.zeros(len(flat), len(flat), dtype=torch.float64)
-            jtr = torch.zeros(len(flat), dtype=torch.float64)
+            jtj = flat.new_zeros(len(flat), len(flat))
+            jtr = flat.new_zeros(len(flat))
             for start in range(0, len(x), chunk):
-                rows, targets = x[start:start + chunk], y[start:start + chunk]
-                jac = jacfwd(residuals)(flat, rows, targets)  # forward mode: constants are far fewer than rows
+                # forward mode (constants are far fewer than rows), the residuals coming along
+                jac, r = jacfwd(with_residuals, has_aux=True)(flat, x[start:start + chunk], y[start:start + chunk])
                 jtj += jac.T @ jac
-                jtr += jac.T @ residuals(flat, rows, targets)
+                jtr += jac.T @ r
             return jtj, jtr
 
         flat = torch.cat([p.detach().reshape(-1) for p in params.values()])

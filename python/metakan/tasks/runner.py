@@ -45,17 +45,25 @@ def train_and_record(
     function, a new optimizer); the record's spec has the last grid size."""
     if args.checkpoint and not args.checkpoint_every:
         raise ValueError("--checkpoint PATH needs --checkpoint-every N (N >= 1)")
+    sizes = list(grid_schedule) or [spec.grid_size]
     if grid_schedule:
-        return _train_on_grid_schedule(task, args, spec, problem, steps_per_epoch, probe, evaluate, data, rank,
-                                       world, grid_schedule)
+        _check_grid_schedule(args, spec, sizes, world)
     checkpoints = Checkpoints(task, spec, args, checkpoint_path(args, task), args.checkpoint_every, args.resume, rank)
     device = resolve_device(args.device, rank)
     torch.manual_seed(args.seed)
-    model = spec.build().to(device)
+    model = replace(spec, grid_size=sizes[0]).build().to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    log = fit(model, problem, args, device, steps_per_epoch, rank, world, description=f"{task} {spec.kind}",
-              checkpoints=checkpoints)
+    losses, seconds = [], []
+    for stage, size in enumerate(sizes):
+        if stage:
+            model = model.refine(size)
+        log = fit(model, problem, args, device, steps_per_epoch, rank, world,
+                  description=f"{task} {spec.kind}" + (f" G={size}" if grid_schedule else ""), checkpoints=checkpoints)
+        losses += log.losses
+        seconds += log.epoch_seconds
+    log = FitLog(losses, seconds, log.optimizer)
+    spec = replace(spec, grid_size=sizes[-1])
     if rank != 0:
         return None
     metrics = evaluate(model, device)
@@ -63,10 +71,8 @@ def train_and_record(
     return TaskRun(record(task, args, spec, model, log, metrics, memory, data, device, world), model, spec)
 
 
-def _train_on_grid_schedule(task, args, spec, problem, steps_per_epoch, probe, evaluate, data, rank, world,
-                            grid_schedule) -> Optional[TaskRun]:
-    """:func:`train_and_record` with a grid schedule: stage by stage, one log over all of them."""
-    sizes = list(grid_schedule)
+def _check_grid_schedule(args: argparse.Namespace, spec: ModelSpec, sizes: Sequence[int], world: int) -> None:
+    """What a grid schedule needs: a KAN or MetaKAN network, increasing sizes, one process, no checkpoints."""
     if spec.kind not in ("kan", "metakan") or spec.arch != "fc" or spec.hard_boundary:
         raise ValueError("--grid-schedule refines KAN and MetaKAN networks (--model kan or metakan)")
     if any(later <= earlier for earlier, later in zip(sizes, sizes[1:])):
@@ -76,21 +82,3 @@ def _train_on_grid_schedule(task, args, spec, problem, steps_per_epoch, probe, e
                          "run it without --checkpoint-every / --resume")
     if world > 1:
         raise ValueError("--grid-schedule runs on one process; use it without --ddp")
-    device = resolve_device(args.device, rank)
-    torch.manual_seed(args.seed)
-    model = replace(spec, grid_size=sizes[0]).build().to(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    losses, seconds, log = [], [], None
-    for stage, size in enumerate(sizes):
-        if stage:
-            model = model.refine(size)
-        log = fit(model, problem, args, device, steps_per_epoch, rank, world,
-                  description=f"{task} {spec.kind} G={size}")
-        losses += log.losses
-        seconds += log.epoch_seconds
-    log = FitLog(losses, seconds, log.optimizer)
-    spec = replace(spec, grid_size=sizes[-1])
-    metrics = evaluate(model, device)
-    memory = memory_usage(model, problem, probe, log, device)
-    return TaskRun(record(task, args, spec, model, log, metrics, memory, data, device, world), model, spec)
